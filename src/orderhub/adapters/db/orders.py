@@ -1,0 +1,139 @@
+"""Order repository: maps the Order aggregate to rows and back (the domain never sees rows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from orderhub.adapters.db.tables import order_event_keys, order_lines, orders
+from orderhub.domain.money import Money
+from orderhub.domain.orders.model import Address, Buyer, Order, OrderLine
+from orderhub.domain.orders.states import OrderStatus, PaymentStatus
+from orderhub.service_layer.errors import ConcurrencyConflict, OrderAlreadyExists
+
+
+def _address_to_json(address: Address | None) -> dict[str, Any] | None:
+    if address is None:
+        return None
+    return {k: getattr(address, k) for k in Address.__slots__}
+
+
+def search_text(order: Order) -> str:
+    """Lower-cased text that the ``q`` filter matches against."""
+    parts = [order.id, order.external_id, order.buyer.name, order.buyer.phone, order.buyer.email]
+    if order.shipping_address is not None:
+        parts += [order.shipping_address.name, order.shipping_address.phone, order.shipping_address.city]
+    parts += [line.sku for line in order.lines]
+    return " ".join(p for p in parts if p).lower()
+
+
+class SqlOrderRepository:
+    """Orders of any tenant, on one connection (inside the unit of work's transaction)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.seen: dict[str, Order] = {}
+
+    def add(self, order: Order) -> None:
+        """Insert a new order with its lines; raise OrderAlreadyExists on a duplicate id."""
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(orders), [self._row(order)])
+                self._conn.execute(insert(order_lines), [
+                    {"tenant_id": order.tenant_id, "order_id": order.id, "line_no": ln.line_no, "sku": ln.sku,
+                     "title": ln.title, "quantity": ln.quantity, "unit_price_minor": ln.unit_price.amount,
+                     "discount_minor": ln.discount.amount, "tax_minor": ln.tax.amount}
+                    for ln in order.lines])
+        except IntegrityError as exc:
+            raise OrderAlreadyExists(
+                f"an order for {order.channel}/{order.shop}/{order.external_id} already exists",
+                extra={"order_id": order.id}) from exc
+        self._flush_keys(order)
+        self.seen[order.id] = order
+
+    def get(self, tenant_id: str, order_id: str) -> Order | None:
+        """Load one order of ``tenant_id`` (None when it isn't there)."""
+        row = self._conn.execute(
+            select(orders).where(orders.c.tenant_id == tenant_id, orders.c.id == order_id)).first()
+        if row is None:
+            return None
+        lines = self._conn.execute(
+            select(order_lines).where(order_lines.c.tenant_id == tenant_id, order_lines.c.order_id == order_id)
+            .order_by(order_lines.c.line_no)).all()
+        keys = self._conn.execute(
+            select(order_event_keys.c.event_key).where(order_event_keys.c.tenant_id == tenant_id,
+                                                       order_event_keys.c.order_id == order_id)).scalars().all()
+        order = self._to_domain(row, lines, set(keys))
+        self.seen[order.id] = order
+        return order
+
+    def save(self, order: Order, *, loaded_version: int) -> None:
+        """Write back a changed order if nobody else changed it since ``loaded_version``."""
+        if order.version != loaded_version:
+            values = self._row(order)
+            for key in ("tenant_id", "id", "channel", "shop", "external_id", "created_at"):
+                values.pop(key)
+            result = self._conn.execute(
+                update(orders).where(orders.c.tenant_id == order.tenant_id, orders.c.id == order.id,
+                                     orders.c.version == loaded_version).values(**values))
+            if result.rowcount != 1:
+                raise ConcurrencyConflict(f"order {order.id} was changed by someone else; reload and retry",
+                                          extra={"order_id": order.id})
+        self._flush_keys(order)
+
+    def _flush_keys(self, order: Order) -> None:
+        if not order.new_event_keys:
+            return
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(order_event_keys), [
+                    {"tenant_id": order.tenant_id, "order_id": order.id, "event_key": k,
+                     "created_at": order.updated_at} for k in order.new_event_keys])
+        except IntegrityError as exc:
+            raise ConcurrencyConflict(f"event key already applied to order {order.id} by a concurrent request",
+                                      extra={"order_id": order.id}) from exc
+        order.new_event_keys.clear()
+
+    @staticmethod
+    def _row(order: Order) -> dict[str, Any]:
+        return {
+            "tenant_id": order.tenant_id, "id": order.id, "channel": order.channel, "shop": order.shop,
+            "external_id": order.external_id, "currency": order.currency, "status": order.status.value,
+            "payment_status": order.payment_status.value, "subtotal_minor": order.subtotal.amount,
+            "shipping_fee_minor": order.shipping_fee.amount, "discount_minor": order.discount.amount,
+            "total_minor": order.total.amount,
+            "buyer": {"name": order.buyer.name, "phone": order.buyer.phone, "email": order.buyer.email},
+            "shipping_address": _address_to_json(order.shipping_address), "tags": list(order.tags),
+            "channel_status": order.channel_status, "placed_at": order.placed_at, "paid_at": order.paid_at,
+            "shipped_at": order.shipped_at, "delivered_at": order.delivered_at,
+            "cancelled_at": order.cancelled_at, "completed_at": order.completed_at,
+            "status_changed_at": order.status_changed_at, "created_at": order.created_at,
+            "updated_at": order.updated_at, "version": order.version,
+            "held_from": order.held_from.value if order.held_from else None,
+            "hold_reason": order.hold_reason, "cancel_reason": order.cancel_reason,
+            "conflict_count": order.conflict_count, "raw_ref": order.raw_ref, "search_text": search_text(order),
+        }
+
+    @staticmethod
+    def _to_domain(row: Row[Any], lines: Any, keys: set[str]) -> Order:
+        cur = row.currency
+        address = row.shipping_address
+        return Order(
+            id=row.id, tenant_id=row.tenant_id, channel=row.channel, shop=row.shop, external_id=row.external_id,
+            currency=cur, status=OrderStatus(row.status), payment_status=PaymentStatus(row.payment_status),
+            lines=[OrderLine(ln.line_no, ln.sku, ln.title, ln.quantity, Money(ln.unit_price_minor, cur),
+                             Money(ln.discount_minor, cur), Money(ln.tax_minor, cur)) for ln in lines],
+            shipping_fee=Money(row.shipping_fee_minor, cur), discount=Money(row.discount_minor, cur),
+            buyer=Buyer(**row.buyer), shipping_address=Address(**address) if address else None,
+            tags=tuple(row.tags), channel_status=row.channel_status, placed_at=row.placed_at,
+            paid_at=row.paid_at, shipped_at=row.shipped_at, delivered_at=row.delivered_at,
+            cancelled_at=row.cancelled_at, completed_at=row.completed_at,
+            status_changed_at=row.status_changed_at, created_at=row.created_at, updated_at=row.updated_at,
+            version=row.version, held_from=OrderStatus(row.held_from) if row.held_from else None,
+            hold_reason=row.hold_reason, cancel_reason=row.cancel_reason, conflict_count=row.conflict_count,
+            raw_ref=row.raw_ref, applied_event_keys=keys,
+        )
+
+

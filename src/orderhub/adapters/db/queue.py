@@ -1,0 +1,77 @@
+"""Claiming work from queue tables (outbox today; inbox and timers later).
+
+A queue table has ``id``, ``status``, ``next_attempt_at``, ``locked_by`` and
+``locked_until``. Claiming marks rows ``in_progress`` under a lease, in a short transaction
+of its own, so the slow part (an HTTP call) runs outside any transaction; a worker that
+dies mid-way leaves rows whose lease expires and which another claimer takes over.
+
+On PostgreSQL rows are picked with ``FOR UPDATE SKIP LOCKED`` so any number of workers
+share a table. On SQLite the write transaction (BEGIN IMMEDIATE) excludes other writers
+and, in addition, only the holder of the table's worker lease claims (see ``leases``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, delete, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from orderhub.adapters.db.tables import worker_leases
+
+PENDING = "pending"
+IN_PROGRESS = "in_progress"
+DONE = "done"
+DEAD = "dead"
+
+
+def claim(conn: Connection, table: Table, *, worker_id: str, now: datetime, lease: timedelta,
+          limit: int) -> list[Any]:
+    """Mark up to ``limit`` due rows of ``table`` as taken by ``worker_id`` and return them."""
+    c = table.c
+    due = or_(and_(c.status == PENDING, c.next_attempt_at <= now),
+              and_(c.status == IN_PROGRESS, c.locked_until < now))
+    query = select(c.id).where(due).order_by(c.id).limit(limit)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = list(conn.execute(query).scalars())
+    if not ids:
+        return []
+    conn.execute(update(table).where(c.id.in_(ids)).values(
+        status=IN_PROGRESS, locked_by=worker_id, locked_until=now + lease))
+    return list(conn.execute(select(table).where(c.id.in_(ids)).order_by(c.id)).all())
+
+
+def finish(conn: Connection, table: Table, row_id: Any, *, worker_id: str, values: dict[str, Any]) -> bool:
+    """Record the outcome for a claimed row, only if ``worker_id`` still holds it.
+
+    Returns False when the lease was lost (another worker took the row over), in which case
+    nothing is written.
+    """
+    c = table.c
+    result = conn.execute(update(table).where(c.id == row_id, c.locked_by == worker_id, c.status == IN_PROGRESS)
+                          .values(locked_by=None, locked_until=None, **values))
+    return result.rowcount == 1
+
+
+def acquire_lease(conn: Connection, name: str, *, holder: str, now: datetime, ttl: timedelta) -> bool:
+    """Take or renew the named lease; True when ``holder`` has it until ``now + ttl``."""
+    expires = now + ttl
+    result = conn.execute(update(worker_leases).where(
+        worker_leases.c.name == name,
+        or_(worker_leases.c.holder == holder, worker_leases.c.expires_at < now)).values(
+        holder=holder, expires_at=expires))
+    if result.rowcount == 1:
+        return True
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(worker_leases).values(name=name, holder=holder, expires_at=expires))
+        return True
+    except IntegrityError:
+        return False
+
+
+def release_lease(conn: Connection, name: str, *, holder: str) -> None:
+    """Give up the named lease if ``holder`` has it."""
+    conn.execute(delete(worker_leases).where(worker_leases.c.name == name, worker_leases.c.holder == holder))

@@ -1,0 +1,195 @@
+"""The database schema (SQLAlchemy Core). Alembic migrations are the source of truth for
+deployed databases; tests check that these tables and the migrations agree.
+
+Every row carries ``tenant_id``: it leads every primary key and index so that a future
+Citus deployment can distribute by it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from orderhub.adapters.db.types import JSONType, UTCDateTime
+
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+tenants = Table(
+    "tenants", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # Head of the tenant's audit hash chain; locked FOR UPDATE while appending.
+    Column("audit_head_seq", BigInteger, nullable=False, default=0),
+    Column("audit_head_hash", String(64), nullable=False),
+)
+
+api_keys = Table(
+    "api_keys", metadata,
+    Column("id", String(40), primary_key=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("prefix", String(24), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("label", String(200)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "tenant_id"),
+)
+
+orders = Table(
+    "orders", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("channel", String(40), nullable=False),
+    Column("shop", String(100), nullable=False),
+    Column("external_id", String(200), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("payment_status", String(16), nullable=False),
+    Column("subtotal_minor", BigInteger, nullable=False),
+    Column("shipping_fee_minor", BigInteger, nullable=False),
+    Column("discount_minor", BigInteger, nullable=False),
+    Column("total_minor", BigInteger, nullable=False),
+    Column("buyer", JSONType, nullable=False),
+    Column("shipping_address", JSONType),
+    Column("tags", JSONType, nullable=False),
+    Column("channel_status", String(100)),
+    Column("placed_at", UTCDateTime(), nullable=False),
+    Column("paid_at", UTCDateTime()),
+    Column("shipped_at", UTCDateTime()),
+    Column("delivered_at", UTCDateTime()),
+    Column("cancelled_at", UTCDateTime()),
+    Column("completed_at", UTCDateTime()),
+    Column("status_changed_at", UTCDateTime(), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("held_from", String(24)),
+    Column("hold_reason", String(500)),
+    Column("cancel_reason", String(500)),
+    Column("conflict_count", Integer, nullable=False, default=0),
+    Column("raw_ref", String(100)),
+    # Lower-cased text the `q` filter searches: ids, buyer, recipient, SKUs.
+    Column("search_text", Text, nullable=False),
+    UniqueConstraint("tenant_id", "channel", "shop", "external_id"),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "tenant_id", "created_at", "id"),
+    Index(None, "tenant_id", "status", "created_at"),
+)
+
+order_lines = Table(
+    "order_lines", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("order_id", String(40), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(100), nullable=False),
+    Column("title", String(500)),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price_minor", BigInteger, nullable=False),
+    Column("discount_minor", BigInteger, nullable=False),
+    Column("tax_minor", BigInteger, nullable=False),
+    ForeignKeyConstraint(["tenant_id", "order_id"], ["orders.tenant_id", "orders.id"], ondelete="CASCADE"),
+    Index(None, "tenant_id", "sku"),
+)
+
+order_event_keys = Table(
+    "order_event_keys", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("order_id", String(40), primary_key=True),
+    Column("event_key", String(200), primary_key=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id", "order_id"], ["orders.tenant_id", "orders.id"], ondelete="CASCADE"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("scope", String(40), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("resource_id", String(40), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+audit_events = Table(
+    "audit_events", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("subject_type", String(40), nullable=False),
+    Column("subject_id", String(100), nullable=False),
+    Column("action", String(80), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("source", String(100), nullable=False),
+    Column("trace_id", String(100)),
+    Column("from_status", String(40)),
+    Column("to_status", String(40)),
+    Column("reason", String(500)),
+    Column("payload", JSONType, nullable=False),
+    Column("payload_digest", String(64), nullable=False),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "tenant_id", "subject_type", "subject_id", "seq"),
+)
+
+webhook_endpoints = Table(
+    "webhook_endpoints", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(200), nullable=False),
+    Column("events", JSONType, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+outbox = Table(
+    "outbox", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("message_id", String(40), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),          # "webhook" today; "amqp", "channel"… later
+    Column("target", String(100), nullable=False),       # e.g. the webhook endpoint id
+    Column("topic", String(80), nullable=False),         # e.g. "order.created"
+    Column("payload", JSONType, nullable=False),
+    Column("status", String(16), nullable=False),        # pending | in_progress | done | dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("locked_by", String(100)),
+    Column("locked_until", UTCDateTime()),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("delivered_at", UTCDateTime()),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "tenant_id", "status"),
+)
+
+worker_leases = Table(
+    "worker_leases", metadata,
+    Column("name", String(100), primary_key=True),
+    Column("holder", String(100), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,61 @@
+"""Prometheus metrics. One registry per application instance (nothing global), so tests
+and several apps in one process don't collide."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from orderhub.domain.events import Event, OrderCreated, OrderEventApplied, OrderEventIgnoredStale
+
+
+class _OutboxCollector(Collector):
+    """Reads outbox depth per status at scrape time (so every process reports the truth)."""
+
+    def __init__(self, counts: Callable[[], dict[str, int]]) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily("orderhub_outbox_messages", "Outbox messages by status", labels=["status"])
+        try:
+            counts = self._counts()
+        except Exception:  # a scrape must not fail because the database blinked
+            counts = {}
+        for status in ("pending", "in_progress", "done", "dead"):
+            family.add_metric([status], counts.get(status, 0))
+        yield family
+
+
+class Metrics:
+    """The counters and histograms OrderHub exports at ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_requests = Counter("orderhub_http_requests", "HTTP requests", ["method", "route", "status"],
+                                     registry=r)
+        self.http_latency = Histogram("orderhub_http_request_seconds", "HTTP request latency", ["method", "route"],
+                                      registry=r)
+        self.orders_created = Counter("orderhub_orders_created", "Orders created", ["channel"], registry=r)
+        self.order_transitions = Counter("orderhub_order_transitions", "Order status changes applied",
+                                         ["from_status", "to_status"], registry=r)
+        self.order_conflicts = Counter("orderhub_order_conflicts", "Stale order events ignored (conflicts)",
+                                       ["channel"], registry=r)
+        self.outbox_deliveries = Counter("orderhub_outbox_deliveries", "Outbox delivery attempts by result",
+                                         ["kind", "result"], registry=r)
+
+    def watch_outbox(self, counts: Callable[[], dict[str, int]]) -> None:
+        """Export outbox depth, read through ``counts`` at every scrape."""
+        self.registry.register(_OutboxCollector(counts))
+
+    def on_event(self, event: Event) -> None:
+        """Event handler: count committed domain events."""
+        if isinstance(event, OrderCreated):
+            self.orders_created.labels(event.channel).inc()
+        elif isinstance(event, OrderEventApplied):
+            self.order_transitions.labels(event.from_status, event.to_status).inc()
+        elif isinstance(event, OrderEventIgnoredStale):
+            self.order_conflicts.labels(event.channel).inc()

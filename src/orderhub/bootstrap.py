@@ -1,0 +1,77 @@
+"""The composition root: the one place that builds engines, clock, bus and queries and
+wires handlers to their dependencies. Nothing here runs at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from orderhub.adapters.db import migrate
+from orderhub.adapters.db.engine import build_engine
+from orderhub.adapters.db.outbox import SqlOutboxRepository
+from orderhub.adapters.metrics import Metrics
+from orderhub.config import Settings
+from orderhub.domain import commands
+from orderhub.domain.events import OrderCreated, OrderEventApplied, OrderEventIgnoredStale
+from orderhub.domain.time import Clock, SystemClock
+from orderhub.service_layer.handlers import orders, tenancy
+from orderhub.service_layer.messagebus import MessageBus
+from orderhub.service_layer.queries import Queries
+from orderhub.service_layer.unit_of_work import UnitOfWorkFactory
+
+
+@dataclass
+class OrderHub:
+    """A wired application: what entrypoints and workers are given."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    bus: MessageBus
+    queries: Queries
+    metrics: Metrics
+    uow_factory: UnitOfWorkFactory
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None, clock: Clock | None = None,
+              upgrade_db: bool = False) -> OrderHub:
+    """Build an :class:`OrderHub` from settings (default: the environment).
+
+    ``upgrade_db`` runs pending migrations first (``init``, ``serve`` and ``demo`` do;
+    the API alone never changes the schema behind an operator's back).
+    """
+    settings = settings or Settings.from_env()
+    engine = engine or build_engine(settings.database_url)
+    clock = clock or SystemClock()
+    if upgrade_db:
+        migrate.upgrade(engine)
+    uow_factory = UnitOfWorkFactory(engine, clock)
+    metrics = Metrics()
+
+    def outbox_counts() -> dict[str, int]:
+        with engine.connect() as conn:
+            return SqlOutboxRepository(conn).counts()
+
+    metrics.watch_outbox(outbox_counts)
+    bus = MessageBus(
+        uow_factory,
+        command_handlers={
+            commands.CreateOrder: orders.create_order,
+            commands.ApplyOrderEvent: orders.apply_order_event,
+            commands.CreateTenant: tenancy.create_tenant,
+            commands.CreateApiKey: tenancy.create_api_key,
+            commands.RegisterWebhookEndpoint: tenancy.register_webhook_endpoint,
+        },
+        event_handlers={
+            OrderCreated: [metrics.on_event],
+            OrderEventApplied: [metrics.on_event],
+            OrderEventIgnoredStale: [metrics.on_event],
+        },
+    )
+    return OrderHub(settings=settings, engine=engine, clock=clock, bus=bus, queries=Queries(engine),
+                    metrics=metrics, uow_factory=uow_factory)

@@ -1,0 +1,42 @@
+"""Who may do what: roles and the permissions they carry."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """API key roles (DESIGN.md §6)."""
+
+    ADMIN = "admin"
+    OPERATOR = "operator"
+    WAREHOUSE = "warehouse"
+    FINANCE = "finance"
+    VIEWER = "viewer"
+
+
+class Permission(StrEnum):
+    """Actions guarded by a role check."""
+
+    ORDERS_READ = "orders:read"
+    ORDERS_WRITE = "orders:write"
+    AUDIT_READ = "audit:read"
+    KEYS_MANAGE = "keys:manage"
+    WEBHOOKS_MANAGE = "webhooks:manage"
+
+
+_READ = frozenset({Permission.ORDERS_READ, Permission.AUDIT_READ})
+
+GRANTS: Mapping[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.OPERATOR: _READ | {Permission.ORDERS_WRITE},
+    Role.WAREHOUSE: _READ,
+    Role.FINANCE: _READ,
+    Role.VIEWER: _READ,
+}
+
+
+def allows(role: Role, permission: Permission) -> bool:
+    """True when ``role`` carries ``permission``."""
+    return permission in GRANTS[role]

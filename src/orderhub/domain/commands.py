@@ -1,0 +1,93 @@
+"""Commands: imperative requests to the service layer, frozen. Exactly one handler each."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from orderhub.domain.access import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting and through what: recorded on every audit entry."""
+
+    tenant_id: str
+    actor: str          # e.g. "key:kid_…", "cli", "worker:outbox"
+    source: str         # e.g. "api", "cli", "channel:shopify"
+    trace_id: str | None = None
+    role: Role = Role.ADMIN
+
+
+@dataclass(frozen=True, slots=True)
+class LineInput:
+    """One order line as given: money as decimal strings in the order's currency."""
+
+    sku: str
+    quantity: int
+    unit_price: str
+    title: str | None = None
+    discount: str = "0"
+    tax: str = "0"
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOrder:
+    """Store a canonical order (own site / API). ``idempotency_key`` + ``request_hash`` make
+    retries safe."""
+
+    actor: Actor
+    channel: str
+    shop: str
+    external_id: str
+    currency: str
+    status: str
+    placed_at: datetime
+    lines: tuple[LineInput, ...]
+    paid_at: datetime | None = None
+    buyer: dict[str, str | None] = field(default_factory=dict)
+    shipping_address: dict[str, str | None] | None = None
+    shipping_fee: str = "0"
+    discount: str = "0"
+    tags: tuple[str, ...] = ()
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyOrderEvent:
+    """Apply a status event (cancel, hold, release, mark_paid…) to an order."""
+
+    actor: Actor
+    order_id: str
+    type: str
+    reason: str | None = None
+    key: str | None = None
+    occurred_at: datetime | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CreateTenant:
+    """Create a tenant (or reuse an existing one of that name) and issue an admin key."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CreateApiKey:
+    """Issue an API key with ``role`` for the tenant named ``tenant``."""
+
+    tenant: str
+    role: str
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterWebhookEndpoint:
+    """Subscribe an HTTP endpoint to a tenant's domain events (delivered via the outbox)."""
+
+    actor: Actor
+    url: str
+    secret: str
+    events: tuple[str, ...] = ("*",)

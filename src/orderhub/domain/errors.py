@@ -1,0 +1,68 @@
+"""The domain's error tree.
+
+Every error the domain raises derives from :class:`DomainError` and carries a stable
+``code`` (used verbatim in problem+json responses) and, where a specific input is at
+fault, the ``field`` path that names it. Outer layers translate these at their
+boundaries; nothing outside ``domain/`` should need to invent a code for a domain rule.
+"""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every rule violation detected by the pure domain model."""
+
+    code = "domain_error"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidMoney(DomainError):
+    """Raised when an amount can't be represented exactly in its currency's minor units."""
+
+    code = "invalid_money"
+
+
+class UnknownCurrency(DomainError):
+    """Raised when a currency code is not an active ISO 4217 code."""
+
+    code = "unknown_currency"
+
+
+class CurrencyMismatch(DomainError):
+    """Raised when amounts in two different currencies are combined."""
+
+    code = "currency_mismatch"
+
+
+class InvalidOrder(DomainError):
+    """Raised when an order or one of its lines breaks a structural rule (quantity, SKU…)."""
+
+    code = "invalid_order"
+
+
+class InvalidTransition(DomainError):
+    """Raised when an event asks for a status change that the transition table forbids."""
+
+    code = "invalid_transition"
+
+
+class UnknownOrderEvent(DomainError):
+    """Raised when an order event type is not one the state machine knows."""
+
+    code = "unknown_event_type"
+
+
+class VersionMismatch(DomainError):
+    """Raised when a caller's expected version is not the order's current version."""
+
+    code = "version_mismatch"
+
+
+class InvalidTime(DomainError):
+    """Raised when a timestamp is naive (no timezone) where an aware UTC time is required."""
+
+    code = "invalid_time"

@@ -1,0 +1,191 @@
+"""Domain events: facts, named in the past tense, frozen.
+
+The unit of work collects them from aggregates after a handler runs and turns each one
+into an audit entry (and, where subscribed, an outbox row) inside the same transaction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event(ABC):
+    """Base of all domain events."""
+
+    tenant_id: str
+
+    @abstractmethod
+    def audit_action(self) -> str:
+        """The timeline ``action`` name for this event."""
+
+    @abstractmethod
+    def payload(self) -> dict[str, Any]:
+        """A JSON-safe description of the event for audit digests and webhooks."""
+
+    @property
+    @abstractmethod
+    def subject(self) -> tuple[str, str]:
+        """``(subject_type, subject_id)``: what the event is about."""
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        """``(from_status, to_status)`` for the timeline; None where no status is involved."""
+        return (None, None)
+
+    def reason_text(self) -> str | None:
+        """Why it happened, when known."""
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCreated(Event):
+    """An order entered OrderHub for the first time."""
+
+    order_id: str
+    channel: str
+    shop: str
+    external_id: str
+    status: str
+    total_minor: int
+    currency: str
+    occurred_at: datetime
+    snapshot: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("order", self.order_id)
+
+    def audit_action(self) -> str:
+        return "order.created"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return (None, self.status)
+
+    def payload(self) -> dict[str, Any]:
+        return {"order": self.snapshot}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEventApplied(Event):
+    """An order event changed the order (its status, or its payment while held)."""
+
+    order_id: str
+    event_type: str
+    from_status: str
+    to_status: str
+    reason: str | None
+    event_key: str | None
+    occurred_at: datetime
+    version: int
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("order", self.order_id)
+
+    def audit_action(self) -> str:
+        return f"order.{self.event_type}"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return (self.from_status, self.to_status)
+
+    def reason_text(self) -> str | None:
+        return self.reason
+
+    def payload(self) -> dict[str, Any]:
+        return {"event_type": self.event_type, "event_key": self.event_key, "version": self.version,
+                "occurred_at": self.occurred_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEventIgnoredStale(Event):
+    """An order event arrived after the order had already moved past it; it was not applied
+    and counts as a conflict for its source channel."""
+
+    order_id: str
+    channel: str
+    event_type: str
+    current_status: str
+    requested_status: str
+    event_key: str | None
+    occurred_at: datetime
+    conflict_count: int
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("order", self.order_id)
+
+    def audit_action(self) -> str:
+        return "order.event_ignored_stale"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return (self.current_status, self.requested_status)
+
+    def reason_text(self) -> str | None:
+        return (f"stale {self.event_type}: the order is already {self.current_status}; "
+                "not applied, counted as a conflict")
+
+    def payload(self) -> dict[str, Any]:
+        return {"event_type": self.event_type, "requested_status": self.requested_status,
+                "event_key": self.event_key, "conflict_count": self.conflict_count,
+                "occurred_at": self.occurred_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class TenantCreated(Event):
+    """A tenant was created."""
+
+    name: str
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("tenant", self.tenant_id)
+
+    def audit_action(self) -> str:
+        return "tenant.created"
+
+    def payload(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyIssued(Event):
+    """An API key was issued (its secret is never part of the event)."""
+
+    key_id: str
+    role: str
+    label: str | None
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("api_key", self.key_id)
+
+    def audit_action(self) -> str:
+        return "api_key.issued"
+
+    def payload(self) -> dict[str, Any]:
+        return {"role": self.role, "label": self.label}
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookEndpointRegistered(Event):
+    """A webhook endpoint was subscribed to the tenant's events."""
+
+    endpoint_id: str
+    url: str
+    events: tuple[str, ...]
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("webhook_endpoint", self.endpoint_id)
+
+    def audit_action(self) -> str:
+        return "webhook_endpoint.registered"
+
+    def payload(self) -> dict[str, Any]:
+        return {"url": self.url, "events": list(self.events)}

@@ -1,0 +1,352 @@
+"""The Order aggregate: canonical order, its lines, buyer and address, and how order
+events change it.
+
+Everything here is pure: no I/O, no clock (times are parameters), no framework.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from orderhub.domain import ids
+from orderhub.domain.errors import InvalidOrder, InvalidTransition, VersionMismatch
+from orderhub.domain.events import Event, OrderCreated, OrderEventApplied, OrderEventIgnoredStale
+from orderhub.domain.money import Money
+from orderhub.domain.orders.states import (
+    CONTROL_EVENTS,
+    HOLDABLE,
+    PROGRESS_TARGET,
+    OrderEventType,
+    OrderStatus,
+    PaymentStatus,
+    is_backwards,
+    transition,
+)
+from orderhub.domain.time import ensure_utc
+
+MAX_QUANTITY = 1_000_000
+MAX_LINES = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Buyer:
+    """Who bought. Phone and e-mail are kept exactly as the channel gave them (often masked)."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A shipping address; Chinese addresses use province / city / district."""
+
+    country: str
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    detail: str | None = None
+    postcode: str | None = None
+    name: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OrderLine:
+    """One line of an order: ``quantity`` × ``unit_price`` of ``sku``, less ``discount``, plus ``tax``."""
+
+    line_no: int
+    sku: str
+    title: str | None
+    quantity: int
+    unit_price: Money
+    discount: Money
+    tax: Money
+
+    @property
+    def gross(self) -> Money:
+        """quantity × unit price, before discount and tax."""
+        return self.unit_price * self.quantity
+
+    @property
+    def total(self) -> Money:
+        """What the buyer pays for this line."""
+        return self.gross - self.discount + self.tax
+
+    @staticmethod
+    def build(line_no: int, *, sku: str, title: str | None, quantity: int, unit_price: Money,
+              discount: Money, tax: Money, currency: str) -> OrderLine:
+        """Validate and build a line; ``line_no`` is 1-based and names the line in errors."""
+        where = f"lines[{line_no - 1}]"
+        if not isinstance(sku, str) or not sku.strip():
+            raise InvalidOrder(f"{where}.sku: every line needs a SKU", field=f"{where}.sku")
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+            raise InvalidOrder(f"{where}.quantity: must be a whole number above zero, got {quantity!r}",
+                               field=f"{where}.quantity")
+        if quantity > MAX_QUANTITY:
+            raise InvalidOrder(f"{where}.quantity: {quantity} is above the limit of {MAX_QUANTITY}",
+                               field=f"{where}.quantity")
+        for name, money in (("unit_price", unit_price), ("discount", discount), ("tax", tax)):
+            if money.currency != currency:
+                raise InvalidOrder(f"{where}.{name}: currency {money.currency} differs from the order's {currency}",
+                                   field=f"{where}.{name}")
+            if money.is_negative:
+                raise InvalidOrder(f"{where}.{name}: must not be negative", field=f"{where}.{name}")
+        line = OrderLine(line_no, sku.strip(), title, quantity, unit_price, discount, tax)
+        if line.gross < discount:
+            raise InvalidOrder(f"{where}.discount: {discount.to_decimal_string()} is more than the line's "
+                               f"{line.gross.to_decimal_string()}", field=f"{where}.discount")
+        return line
+
+
+class ApplyOutcome(StrEnum):
+    """What applying an order event did."""
+
+    APPLIED = "applied"            # the order changed
+    DUPLICATE = "duplicate"        # this event key was applied before: nothing changed
+    UNCHANGED = "unchanged"        # the order already was where the event points
+    IGNORED_STALE = "ignored_stale"  # the order had moved past it: recorded as a conflict
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    """A request to change an order: what happened, when, and an optional dedup ``key``."""
+
+    type: OrderEventType
+    occurred_at: datetime
+    key: str | None = None
+    reason: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(eq=False)
+class Order:
+    """The canonical order aggregate (DESIGN.md §3)."""
+
+    id: str
+    tenant_id: str
+    channel: str
+    shop: str
+    external_id: str
+    currency: str
+    status: OrderStatus
+    payment_status: PaymentStatus
+    lines: list[OrderLine]
+    shipping_fee: Money
+    discount: Money
+    buyer: Buyer
+    shipping_address: Address | None
+    tags: tuple[str, ...]
+    channel_status: str | None
+    placed_at: datetime
+    paid_at: datetime | None
+    shipped_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+    completed_at: datetime | None
+    status_changed_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    version: int = 1
+    held_from: OrderStatus | None = None
+    hold_reason: str | None = None
+    cancel_reason: str | None = None
+    conflict_count: int = 0
+    raw_ref: str | None = None
+    applied_event_keys: set[str] = field(default_factory=set)
+    # Keys applied in this unit of work, for the repository to persist.
+    new_event_keys: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    # ------------------------------------------------------------------ creation
+    @classmethod
+    def create(cls, *, tenant_id: str, channel: str, shop: str, external_id: str, currency: str,
+               status: OrderStatus, lines: list[OrderLine], shipping_fee: Money, discount: Money,
+               buyer: Buyer, shipping_address: Address | None, tags: tuple[str, ...],
+               placed_at: datetime, paid_at: datetime | None, now: datetime,
+               channel_status: str | None = None, raw_ref: str | None = None) -> Order:
+        """Validate a new order and record an :class:`OrderCreated` event."""
+        for name, value in (("channel", channel), ("shop", shop), ("external_id", external_id)):
+            if not isinstance(value, str) or not value.strip():
+                raise InvalidOrder(f"{name}: must be a non-empty string", field=name)
+        if status is OrderStatus.ON_HOLD:
+            raise InvalidOrder("status: an order can't be created on hold; create it and send a 'hold' event "
+                               "with a reason", field="status")
+        if not lines:
+            raise InvalidOrder("lines: an order needs at least one line", field="lines")
+        if len(lines) > MAX_LINES:
+            raise InvalidOrder(f"lines: at most {MAX_LINES} lines per order", field="lines")
+        for name, money in (("shipping_fee", shipping_fee), ("discount", discount)):
+            if money.currency != currency:
+                raise InvalidOrder(f"{name}: currency {money.currency} differs from the order's {currency}", field=name)
+            if money.is_negative:
+                raise InvalidOrder(f"{name}: must not be negative", field=name)
+        placed = ensure_utc(placed_at, field="placed_at")
+        paid = ensure_utc(paid_at, field="paid_at") if paid_at is not None else None
+        now = ensure_utc(now, field="now")
+        paid_statuses = {OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED}
+        payment = PaymentStatus.UNPAID if status in paid_statuses and paid is None else PaymentStatus.PAID
+        if payment is PaymentStatus.PAID and paid is None:
+            paid = placed
+        order = cls(
+            id=ids.order_id(tenant_id, channel, shop, external_id), tenant_id=tenant_id,
+            channel=channel, shop=shop, external_id=external_id, currency=currency, status=status,
+            payment_status=payment, lines=list(lines), shipping_fee=shipping_fee, discount=discount,
+            buyer=buyer, shipping_address=shipping_address, tags=tuple(dict.fromkeys(tags)),
+            channel_status=channel_status, placed_at=placed, paid_at=paid, shipped_at=None,
+            delivered_at=None, cancelled_at=now if status is OrderStatus.CANCELLED else None,
+            completed_at=None, status_changed_at=now, created_at=now, updated_at=now, raw_ref=raw_ref,
+        )
+        if order.subtotal + shipping_fee < discount:
+            raise InvalidOrder("discount: the order discount is larger than the lines and shipping together",
+                               field="discount")
+        order.events.append(OrderCreated(
+            tenant_id=tenant_id, order_id=order.id, channel=channel, shop=shop, external_id=external_id,
+            status=status.value, total_minor=order.total.amount, currency=currency, occurred_at=now,
+            snapshot=order.snapshot(),
+        ))
+        return order
+
+    # ------------------------------------------------------------------ money
+    @property
+    def subtotal(self) -> Money:
+        """Sum of line totals (after line discounts, with line tax)."""
+        total = Money.zero(self.currency)
+        for line in self.lines:
+            total = total + line.total
+        return total
+
+    @property
+    def total(self) -> Money:
+        """What the buyer pays: lines + shipping − order discount."""
+        return self.subtotal + self.shipping_fee - self.discount
+
+    # ------------------------------------------------------------------ events
+    def apply(self, event: OrderEvent, *, now: datetime) -> ApplyOutcome:
+        """Apply an order event; the only way an order's status changes after creation.
+
+        Idempotent: an event whose ``key`` was applied before changes nothing. A progress
+        event that would move the order backwards is recorded as ignored-stale and counted
+        as a conflict. A transition the table forbids raises InvalidTransition and leaves
+        the order untouched.
+        """
+        now = ensure_utc(now, field="now")
+        occurred_at = ensure_utc(event.occurred_at, field="occurred_at")
+        if event.key is not None and event.key in self.applied_event_keys:
+            return ApplyOutcome.DUPLICATE
+        if event.expected_version is not None and event.expected_version != self.version:
+            raise VersionMismatch(
+                f"order {self.id} is at version {self.version}, not {event.expected_version}; "
+                "reload it and retry", field="expected_version")
+
+        if event.type in CONTROL_EVENTS:
+            outcome = self._apply_control(event, occurred_at)
+        else:
+            outcome = self._apply_progress(event, occurred_at)
+
+        if event.key is not None:
+            self.applied_event_keys.add(event.key)
+            self.new_event_keys.append(event.key)
+        if outcome in (ApplyOutcome.APPLIED, ApplyOutcome.IGNORED_STALE):
+            self.version += 1
+            self.updated_at = now
+        return outcome
+
+    def _move(self, target: OrderStatus, event: OrderEvent, occurred_at: datetime) -> ApplyOutcome:
+        before = self.status
+        self.status = transition(before, target)
+        self.status_changed_at = occurred_at
+        self._stamp(target, occurred_at, event.reason)
+        self._record_applied(event, before, occurred_at)
+        return ApplyOutcome.APPLIED
+
+    def _record_applied(self, event: OrderEvent, before: OrderStatus, occurred_at: datetime) -> None:
+        self.events.append(OrderEventApplied(
+            tenant_id=self.tenant_id, order_id=self.id, event_type=event.type.value,
+            from_status=before.value, to_status=self.status.value, reason=event.reason,
+            event_key=event.key, occurred_at=occurred_at, version=self.version + 1,
+        ))
+
+    def _stamp(self, target: OrderStatus, at: datetime, reason: str | None) -> None:
+        if target is OrderStatus.PAID or (target in (OrderStatus.READY_TO_SHIP, OrderStatus.SHIPPED,
+                                                     OrderStatus.PARTIALLY_SHIPPED)
+                                          and self.payment_status is PaymentStatus.UNPAID):
+            self.payment_status = PaymentStatus.PAID
+            self.paid_at = self.paid_at or at
+        if target in (OrderStatus.SHIPPED, OrderStatus.PARTIALLY_SHIPPED):
+            self.shipped_at = self.shipped_at or at
+        elif target is OrderStatus.DELIVERED:
+            self.delivered_at = at
+        elif target is OrderStatus.COMPLETED:
+            self.completed_at = at
+        elif target is OrderStatus.CANCELLED:
+            self.cancelled_at = at
+            self.cancel_reason = reason
+
+    def _apply_control(self, event: OrderEvent, occurred_at: datetime) -> ApplyOutcome:
+        if event.type is OrderEventType.HOLD:
+            if self.status is OrderStatus.ON_HOLD:
+                return ApplyOutcome.UNCHANGED
+            if self.status not in HOLDABLE:
+                transition(self.status, OrderStatus.ON_HOLD)  # raises with the allowed targets
+            held_from = self.status
+            outcome = self._move(OrderStatus.ON_HOLD, event, occurred_at)
+            self.held_from = held_from
+            self.hold_reason = event.reason or "manual"
+            return outcome
+        if event.type is OrderEventType.RELEASE:
+            if self.status is not OrderStatus.ON_HOLD or self.held_from is None:
+                raise InvalidTransition(f"order {self.id} is {self.status.value!r}, not on hold; nothing to release",
+                                        field="type")
+            outcome = self._move(self.held_from, event, occurred_at)
+            self.held_from = None
+            self.hold_reason = None
+            return outcome
+        # cancel
+        if self.status is OrderStatus.CANCELLED:
+            return ApplyOutcome.UNCHANGED
+        return self._move(OrderStatus.CANCELLED, event, occurred_at)
+
+    def _apply_progress(self, event: OrderEvent, occurred_at: datetime) -> ApplyOutcome:
+        target = PROGRESS_TARGET[event.type]
+        if target is self.status:
+            return ApplyOutcome.UNCHANGED
+        if self.status is OrderStatus.ON_HOLD and event.type is OrderEventType.MARK_PAID:
+            # Payment arriving for a held order is recorded; the hold stays until released.
+            if self.payment_status is PaymentStatus.PAID:
+                return ApplyOutcome.UNCHANGED
+            self.payment_status = PaymentStatus.PAID
+            self.paid_at = occurred_at
+            if self.held_from is OrderStatus.PENDING_PAYMENT:
+                self.held_from = OrderStatus.PAID
+            self._record_applied(event, self.status, occurred_at)
+            return ApplyOutcome.APPLIED
+        stale = is_backwards(self.status, target)
+        if stale and self.status is OrderStatus.CANCELLED and occurred_at > self.status_changed_at:
+            stale = False  # happened after the cancel: a real conflict the caller must resolve
+        if stale:
+            self.conflict_count += 1
+            self.events.append(OrderEventIgnoredStale(
+                tenant_id=self.tenant_id, order_id=self.id, channel=self.channel,
+                event_type=event.type.value, current_status=self.status.value,
+                requested_status=target.value, event_key=event.key, occurred_at=occurred_at,
+                conflict_count=self.conflict_count,
+            ))
+            return ApplyOutcome.IGNORED_STALE
+        return self._move(target, event, occurred_at)
+
+    # ------------------------------------------------------------------ views
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-safe summary used for audit payload digests and outgoing webhooks."""
+        return {
+            "id": self.id, "channel": self.channel, "shop": self.shop, "external_id": self.external_id,
+            "status": self.status.value, "payment_status": self.payment_status.value,
+            "currency": self.currency, "total": self.total.amount,
+            "lines": [{"sku": ln.sku, "quantity": ln.quantity, "unit_price": ln.unit_price.amount,
+                       "discount": ln.discount.amount, "tax": ln.tax.amount} for ln in self.lines],
+            "shipping_fee": self.shipping_fee.amount, "discount": self.discount.amount,
+            "tags": list(self.tags), "placed_at": self.placed_at.isoformat(),
+        }

@@ -1,0 +1,83 @@
+"""The service layer's error tree.
+
+Adapters translate driver errors into these (``raise … from exc``) and the API maps each
+``code`` to an HTTP status in exactly one place (``entrypoints/api/errors.py``).
+"""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of every error a command or query can raise besides domain rule violations."""
+
+    code = "service_error"
+
+    def __init__(self, message: str, *, field: str | None = None, extra: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.extra = extra or {}
+
+
+class NotFound(ServiceError):
+    """Raised when a resource doesn't exist for the caller's tenant (another tenant's data
+    is reported as not found, never as forbidden, so its existence doesn't leak)."""
+
+    code = "not_found"
+
+
+class OrderNotFound(NotFound):
+    """Raised when an order id is unknown in the caller's tenant."""
+
+    code = "order_not_found"
+
+
+class TenantNotFound(NotFound):
+    """Raised when a CLI command names a tenant that doesn't exist."""
+
+    code = "tenant_not_found"
+
+
+class Conflict(ServiceError):
+    """Base for requests that clash with the current state of stored data."""
+
+    code = "conflict"
+
+
+class OrderAlreadyExists(Conflict):
+    """Raised when an order with the same channel, shop and external id is created again
+    without the original Idempotency-Key."""
+
+    code = "order_already_exists"
+
+
+class IdempotencyKeyReused(Conflict):
+    """Raised when an Idempotency-Key is sent again with a different request body."""
+
+    code = "idempotency_key_reused"
+
+
+class ConcurrencyConflict(Conflict):
+    """Raised when another writer changed the same row first (optimistic version check or
+    unique key race); the caller may reload and retry."""
+
+    code = "concurrent_update"
+
+
+class InvalidApiKey(ServiceError):
+    """Raised when a request carries no API key, an unknown one, or a revoked one."""
+
+    code = "invalid_api_key"
+
+
+class PermissionDenied(ServiceError):
+    """Raised when the caller's role does not carry the permission an action needs."""
+
+    code = "permission_denied"
+
+
+class InvalidInput(ServiceError):
+    """Raised when a command's input is malformed in a way the domain doesn't model
+    (e.g. an unknown role name)."""
+
+    code = "invalid_input"
