@@ -1,0 +1,3 @@
+"""OrderHub: an open-source order management system."""
+
+__version__ = "0.1.0"

@@ -9,13 +9,12 @@ from sqlalchemy import Engine
 
 from orderhub.adapters.db import migrate
 from orderhub.adapters.db.engine import build_engine
-from orderhub.adapters.db.outbox import SqlOutboxRepository
 from orderhub.adapters.metrics import Metrics
 from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.events import OrderCreated, OrderEventApplied, OrderEventIgnoredStale
 from orderhub.domain.time import Clock, SystemClock
-from orderhub.service_layer.handlers import orders, tenancy
+from orderhub.service_layer.handlers import orders, outbox, tenancy
 from orderhub.service_layer.messagebus import MessageBus
 from orderhub.service_layer.queries import Queries
 from orderhub.service_layer.unit_of_work import UnitOfWorkFactory
@@ -53,11 +52,8 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
     uow_factory = UnitOfWorkFactory(engine, clock)
     metrics = Metrics()
 
-    def outbox_counts() -> dict[str, int]:
-        with engine.connect() as conn:
-            return SqlOutboxRepository(conn).counts()
-
-    metrics.watch_outbox(outbox_counts)
+    queries = Queries(engine)
+    metrics.watch_outbox(queries.outbox_counts)
     bus = MessageBus(
         uow_factory,
         command_handlers={
@@ -66,6 +62,7 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
             commands.CreateTenant: tenancy.create_tenant,
             commands.CreateApiKey: tenancy.create_api_key,
             commands.RegisterWebhookEndpoint: tenancy.register_webhook_endpoint,
+            commands.RequeueDeadMessages: outbox.requeue_dead_messages,
         },
         event_handlers={
             OrderCreated: [metrics.on_event],
@@ -73,5 +70,5 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
             OrderEventIgnoredStale: [metrics.on_event],
         },
     )
-    return OrderHub(settings=settings, engine=engine, clock=clock, bus=bus, queries=Queries(engine),
+    return OrderHub(settings=settings, engine=engine, clock=clock, bus=bus, queries=queries,
                     metrics=metrics, uow_factory=uow_factory)

@@ -91,3 +91,10 @@ class RegisterWebhookEndpoint:
     url: str
     secret: str
     events: tuple[str, ...] = ("*",)
+
+
+@dataclass(frozen=True, slots=True)
+class RequeueDeadMessages:
+    """Give dead-lettered outbox messages of the actor's tenant a fresh set of attempts."""
+
+    actor: Actor

@@ -7,8 +7,8 @@ rejected rather than rounded, because rounding money silently is how ledgers dri
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 from orderhub.domain.errors import CurrencyMismatch, InvalidMoney, UnknownCurrency
 
@@ -26,6 +26,12 @@ _TWO_DECIMALS = (
 _ZERO_DECIMALS = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF".split()
 _THREE_DECIMALS = "BHD IQD JOD KWD LYD OMR TND".split()
 _FOUR_DECIMALS = "CLF UYW".split()
+
+# Plain decimal notation with ASCII digits only. Decimal() would also take exponents ("1e9"),
+# digit grouping ("1_000"), non-ASCII digits, NaN and Infinity, and rounds to 28 digits.
+_DECIMAL_TEXT = re.compile(r"(?P<sign>[+-]?)(?P<whole>[0-9]*)(?:\.(?P<frac>[0-9]*))?")
+# Minor units are stored as signed 64-bit integers.
+MAX_MINOR_UNITS = 2**63 - 1
 
 CURRENCY_EXPONENTS: dict[str, int] = {
     **{code: 2 for code in _TWO_DECIMALS},
@@ -77,19 +83,23 @@ class Money:
                 field=field,
             )
         text = str(value).strip()
-        try:
-            number = Decimal(text)
-        except InvalidOperation as exc:
-            raise InvalidMoney(f"{field}: {value!r} is not a decimal amount (e.g. \"12.30\")", field=field) from exc
-        if not number.is_finite():
-            raise InvalidMoney(f"{field}: {value!r} is not a finite amount", field=field)
-        scaled = number.scaleb(exponent)
-        if scaled != scaled.to_integral_value():
+        match = _DECIMAL_TEXT.fullmatch(text)
+        if match is None or not (match["whole"] or match["frac"]):
+            raise InvalidMoney(f"{field}: {value!r} is not a decimal amount (e.g. \"12.30\")", field=field)
+        # Exact integer arithmetic on the digits: nothing is ever rounded.
+        whole = match["whole"].lstrip("0")
+        frac = (match["frac"] or "").rstrip("0")
+        if len(frac) > exponent:
             raise InvalidMoney(
                 f"{field}: {value!r} has more than {exponent} decimal places, which {currency} does not have",
                 field=field,
             )
-        return cls(int(scaled), currency)
+        if len(whole) + exponent > len(str(MAX_MINOR_UNITS)):
+            raise InvalidMoney(f"{field}: {value!r} is too large", field=field)
+        amount = int((whole or "0") + frac.ljust(exponent, "0"))
+        if amount > MAX_MINOR_UNITS:
+            raise InvalidMoney(f"{field}: {value!r} is too large", field=field)
+        return cls(-amount if match["sign"] == "-" else amount, currency)
 
     @classmethod
     def from_minor(cls, amount: int, currency: str) -> Money:
@@ -99,7 +109,9 @@ class Money:
     def to_decimal_string(self) -> str:
         """Render in major units with exactly the currency's number of decimals."""
         exponent = currency_exponent(self.currency)
-        return f"{Decimal(self.amount).scaleb(-exponent):.{exponent}f}"
+        sign = "-" if self.amount < 0 else ""
+        whole, frac = divmod(abs(self.amount), 10**exponent)
+        return f"{sign}{whole}.{frac:0{exponent}d}" if exponent else f"{sign}{whole}"
 
     def _same(self, other: Money) -> None:
         if not isinstance(other, Money):

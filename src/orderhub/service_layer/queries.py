@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, or_, select, text
 
 from orderhub.adapters.db.audit import SqlAuditRepository, StoredEntry
+from orderhub.adapters.db.outbox import SqlOutboxRepository, WebhookEndpoint
 from orderhub.adapters.db.tables import order_lines, orders
 from orderhub.adapters.db.tenancy import ApiKeyRecord, SqlTenantRepository, Tenant
 from orderhub.domain.audit import ChainBreak, chain_hash, digest, verify
@@ -202,6 +203,16 @@ class Queries:
                 if payload_break is not None and (found is None or payload_break.seq < found.seq):
                     found = payload_break
                 yield tenant_id, counter.n, found
+
+    def webhook_endpoints(self, tenant_id: str) -> list[WebhookEndpoint]:
+        """The tenant's webhook subscriptions, active or not."""
+        with self._connect() as conn:
+            return SqlOutboxRepository(conn).endpoints(tenant_id, active_only=False)
+
+    def outbox_counts(self, tenant_id: str | None = None) -> dict[str, int]:
+        """Outbox messages per status (all tenants when ``tenant_id`` is None)."""
+        with self._connect() as conn:
+            return SqlOutboxRepository(conn).counts(tenant_id)
 
     def database_ok(self) -> bool:
         """True when the database answers a trivial query."""

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Row, func, insert, select, update
 
 from orderhub.adapters.db import queue
 from orderhub.adapters.db.tables import outbox, webhook_endpoints
@@ -52,6 +52,26 @@ class OutboxMessage:
     message_id: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedMessage:
+    """An outbox row a relay holds under a lease until ``locked_until`` (see ``queue.claim``)."""
+
+    id: int
+    tenant_id: str
+    message_id: str
+    kind: str
+    target: str
+    topic: str
+    payload: dict[str, Any]
+    attempts: int
+    locked_until: datetime
+
+
+def _endpoint(row: Row[Any]) -> WebhookEndpoint:
+    return WebhookEndpoint(row.id, row.tenant_id, row.url, row.secret, tuple(row.events), row.active,
+                           row.created_at)
+
+
 class SqlOutboxRepository:
     """Writes outbox rows and manages webhook subscriptions on one connection."""
 
@@ -67,11 +87,16 @@ class SqlOutboxRepository:
         if active_only:
             query = query.where(webhook_endpoints.c.active.is_(True))
         rows = self._conn.execute(query.order_by(webhook_endpoints.c.created_at)).all()
-        found = [WebhookEndpoint(r.id, r.tenant_id, r.url, r.secret, tuple(r.events), r.active, r.created_at)
-                 for r in rows]
+        found = [_endpoint(r) for r in rows]
         if active_only:
             self._endpoints[tenant_id] = found
         return found
+
+    def endpoint(self, tenant_id: str, endpoint_id: str) -> WebhookEndpoint | None:
+        """One endpoint by id, active or not (the relay needs to tell "deactivated" from "gone")."""
+        row = self._conn.execute(select(webhook_endpoints).where(
+            webhook_endpoints.c.tenant_id == tenant_id, webhook_endpoints.c.id == endpoint_id)).first()
+        return None if row is None else _endpoint(row)
 
     def add_endpoint(self, tenant_id: str, url: str, secret: str, events: Sequence[str], *,
                      now: datetime) -> WebhookEndpoint:
@@ -113,3 +138,39 @@ class SqlOutboxRepository:
                                     .values(status=queue.PENDING, attempts=0, next_attempt_at=now,
                                             last_error=None))
         return result.rowcount
+
+    # ------------------------------------------------------------------ relay side
+    def claim(self, *, kinds: Sequence[str], worker_id: str, now: datetime, lease: timedelta,
+              limit: int) -> tuple[ClaimedMessage, ...]:
+        """Take up to ``limit`` due messages of ``kinds`` for ``worker_id`` until ``now + lease``.
+
+        Run in a short write transaction of its own and commit before delivering, so no
+        transaction stays open across the network call.
+        """
+        rows = queue.claim(self._conn, outbox, worker_id=worker_id, now=now, lease=lease, limit=limit,
+                           where=outbox.c.kind.in_(list(kinds)))
+        return tuple(ClaimedMessage(id=r.id, tenant_id=r.tenant_id, message_id=r.message_id, kind=r.kind,
+                                    target=r.target, topic=r.topic, payload=r.payload, attempts=r.attempts,
+                                    locked_until=r.locked_until) for r in rows)
+
+    def mark_delivered(self, message: ClaimedMessage, *, worker_id: str, now: datetime) -> bool:
+        """Record a successful delivery; False (nothing written) if the lease was lost meanwhile."""
+        return queue.finish(self._conn, outbox, message.id, worker_id=worker_id,
+                            values={"status": queue.DONE, "delivered_at": now})
+
+    def mark_retry(self, message: ClaimedMessage, *, worker_id: str, attempts: int, error: str,
+                   next_attempt_at: datetime) -> bool:
+        """Record a failed attempt to be tried again at ``next_attempt_at``; False if the lease was lost."""
+        return queue.finish(self._conn, outbox, message.id, worker_id=worker_id, values={
+            "status": queue.PENDING, "attempts": attempts, "last_error": error,
+            "next_attempt_at": next_attempt_at})
+
+    def mark_dead(self, message: ClaimedMessage, *, worker_id: str, attempts: int, error: str) -> bool:
+        """Dead-letter a message (no more attempts until requeued); False if the lease was lost."""
+        return queue.finish(self._conn, outbox, message.id, worker_id=worker_id, values={
+            "status": queue.DEAD, "attempts": attempts, "last_error": error})
+
+    def release(self, message: ClaimedMessage, *, worker_id: str) -> bool:
+        """Hand a claimed but untried message back (due as before, no attempt used)."""
+        return queue.finish(self._conn, outbox, message.id, worker_id=worker_id,
+                            values={"status": queue.PENDING})

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orderhub.adapters.db.tables import worker_leases
@@ -27,11 +27,17 @@ DEAD = "dead"
 
 
 def claim(conn: Connection, table: Table, *, worker_id: str, now: datetime, lease: timedelta,
-          limit: int) -> list[Any]:
-    """Mark up to ``limit`` due rows of ``table`` as taken by ``worker_id`` and return them."""
+          limit: int, where: ColumnElement[bool] | None = None) -> list[Any]:
+    """Mark up to ``limit`` due rows of ``table`` as taken by ``worker_id`` and return them.
+
+    ``where`` narrows the rows this claimer handles (e.g. the outbox kinds a relay knows), so
+    several specialised workers can share one table without taking each other's rows.
+    """
     c = table.c
     due = or_(and_(c.status == PENDING, c.next_attempt_at <= now),
               and_(c.status == IN_PROGRESS, c.locked_until < now))
+    if where is not None:
+        due = and_(due, where)
     query = select(c.id).where(due).order_by(c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)

@@ -258,6 +258,10 @@ class Order:
     def _move(self, target: OrderStatus, event: OrderEvent, occurred_at: datetime) -> ApplyOutcome:
         before = self.status
         self.status = transition(before, target)
+        if before is OrderStatus.ON_HOLD:
+            # Leaving the hold (release or cancel): nothing is held any more.
+            self.held_from = None
+            self.hold_reason = None
         self.status_changed_at = occurred_at
         self._stamp(target, occurred_at, event.reason)
         self._record_applied(event, before, occurred_at)
@@ -301,10 +305,7 @@ class Order:
             if self.status is not OrderStatus.ON_HOLD or self.held_from is None:
                 raise InvalidTransition(f"order {self.id} is {self.status.value!r}, not on hold; nothing to release",
                                         field="type")
-            outcome = self._move(self.held_from, event, occurred_at)
-            self.held_from = None
-            self.hold_reason = None
-            return outcome
+            return self._move(self.held_from, event, occurred_at)
         # cancel
         if self.status is OrderStatus.CANCELLED:
             return ApplyOutcome.UNCHANGED
@@ -324,6 +325,13 @@ class Order:
                 self.held_from = OrderStatus.PAID
             self._record_applied(event, self.status, occurred_at)
             return ApplyOutcome.APPLIED
+        if self.status is OrderStatus.ON_HOLD:
+            # Only 'release' (or 'cancel') ends a hold: a channel event can't move a held order on.
+            if target is self.held_from:
+                return ApplyOutcome.UNCHANGED
+            raise InvalidTransition(
+                f"order {self.id} is on hold ({self.hold_reason}); release it before applying "
+                f"{event.type.value!r}", field="type")
         stale = is_backwards(self.status, target)
         if stale and self.status is OrderStatus.CANCELLED and occurred_at > self.status_changed_at:
             stale = False  # happened after the cancel: a real conflict the caller must resolve

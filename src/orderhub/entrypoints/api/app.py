@@ -1,0 +1,56 @@
+"""The FastAPI application factory. ``create_app(hub)`` wires routes to an already
+bootstrapped OrderHub; nothing is built at import time."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import RedirectResponse
+
+from orderhub import __version__
+from orderhub.bootstrap import OrderHub
+from orderhub.entrypoints.api import errors
+from orderhub.entrypoints.api.routes import health, orders, webhook_endpoints
+
+DESCRIPTION = """One canonical order from every sales channel, honest stock, and a tamper-evident timeline.
+
+Authenticate with `Authorization: Bearer <api key>` (create keys with `orderhub init` / `orderhub keys create`).
+Errors are `application/problem+json` with a stable `code`."""
+
+
+def create_app(hub: OrderHub) -> FastAPI:
+    """Build the HTTP application around ``hub``."""
+    app = FastAPI(title="OrderHub", version=__version__, description=DESCRIPTION)
+    app.state.hub = hub
+    errors.install(app)
+    app.include_router(orders.router)
+    app.include_router(webhook_endpoints.router)
+    app.include_router(health.router)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
+    @app.middleware("http")
+    async def trace_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        # A caller-supplied request id ties our audit entries to their logs.
+        trace_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.trace_id = trace_id[:100]
+        structlog.contextvars.bind_contextvars(trace_id=request.state.trace_id)
+        started = time.perf_counter()
+        try:
+            response = await call_next(request)
+        finally:
+            structlog.contextvars.unbind_contextvars("trace_id")
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        hub.metrics.http_requests.labels(request.method, template, str(response.status_code)).inc()
+        hub.metrics.http_latency.labels(request.method, template).observe(time.perf_counter() - started)
+        response.headers["X-Request-ID"] = request.state.trace_id
+        return response
+
+    return app

@@ -1,0 +1,199 @@
+"""Request and response shapes of the HTTP API (Pydantic v2). Money goes in as decimal
+strings in the order's currency and comes out as ``{"amount": <minor units>, "currency": …}``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+
+from orderhub.domain.orders.model import ApplyOutcome
+from orderhub.domain.orders.states import OrderEventType, OrderStatus
+
+MoneyText = Annotated[str, Field(strict=True, min_length=1, max_length=40, examples=["59.90"],
+                                 description="decimal string in major units of the order's currency")]
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BuyerIn(_In):
+    """Who bought; phone and e-mail are kept as given (masked values are fine)."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+class AddressIn(_In):
+    """Shipping address; Chinese addresses fill province / city / district."""
+
+    country: Annotated[str, StringConstraints(min_length=2, max_length=2, to_upper=True)]
+    province: str | None = None
+    city: str | None = None
+    district: str | None = None
+    detail: str | None = None
+    postcode: str | None = None
+    name: str | None = None
+    phone: str | None = None
+
+
+class LineIn(_In):
+    """One order line."""
+
+    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    title: str | None = Field(default=None, max_length=500)
+    quantity: Annotated[int, Field(strict=True, gt=0, le=1_000_000)]
+    unit_price: MoneyText
+    discount: MoneyText = "0"
+    tax: MoneyText = "0"
+
+
+class OrderIn(_In):
+    """A canonical order (own site / API integrations). See DESIGN.md §8."""
+
+    external_id: NonBlank
+    channel: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] = "own_site"
+    shop: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = "main"
+    currency: Annotated[str, StringConstraints(min_length=1, max_length=8)]
+    status: OrderStatus = OrderStatus.PENDING_PAYMENT
+    placed_at: AwareDatetime
+    paid_at: AwareDatetime | None = None
+    buyer: BuyerIn = Field(default_factory=BuyerIn)
+    shipping_address: AddressIn | None = None
+    lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)]
+    shipping_fee: MoneyText = "0"
+    discount: MoneyText = "0"
+    tags: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=40)]], Field(max_length=50)] = []
+
+
+class OrderEventIn(_In):
+    """An order event: ``{"type": "cancel", "reason": "buyer request"}``."""
+
+    type: OrderEventType
+    reason: str | None = Field(default=None, max_length=500)
+    key: str | None = Field(default=None, max_length=200,
+                            description="dedup key; the same key applied twice changes nothing "
+                                        "(defaults to the Idempotency-Key header)")
+    occurred_at: AwareDatetime | None = None
+    expected_version: Annotated[int, Field(strict=True, ge=1)] | None = None
+
+
+class MoneyOut(BaseModel):
+    """An exact amount: integer minor units and its ISO 4217 currency."""
+
+    amount: int
+    currency: str
+
+
+class LineOut(BaseModel):
+    """An order line as stored."""
+
+    line_no: int
+    sku: str
+    title: str | None
+    quantity: int
+    unit_price: MoneyOut
+    discount: MoneyOut
+    tax: MoneyOut
+    total: MoneyOut
+
+
+class OrderOut(BaseModel):
+    """A canonical order."""
+
+    id: str
+    tenant: str
+    channel: str
+    shop: str
+    external_id: str
+    status: OrderStatus
+    payment_status: str
+    currency: str
+    subtotal: MoneyOut
+    shipping_fee: MoneyOut
+    discount: MoneyOut
+    total: MoneyOut
+    lines: list[LineOut]
+    buyer: dict[str, Any]
+    shipping_address: dict[str, Any] | None
+    tags: list[str]
+    channel_status: str | None
+    placed_at: str
+    paid_at: str | None
+    shipped_at: str | None
+    delivered_at: str | None
+    cancelled_at: str | None
+    completed_at: str | None
+    created_at: str
+    updated_at: str
+    version: int
+    hold_reason: str | None
+    held_from: str | None
+    cancel_reason: str | None
+    conflict_count: int
+    shipments: list[dict[str, Any]] = []
+    aftersales: list[dict[str, Any]] = []
+    reservations: list[dict[str, Any]] = []
+
+
+class OrderPage(BaseModel):
+    """A page of orders; pass ``next_cursor`` as ``cursor`` for the next page."""
+
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class OrderEventOut(BaseModel):
+    """What an order event did and the order afterwards."""
+
+    outcome: ApplyOutcome
+    order: OrderOut
+
+
+class TimelineItem(BaseModel):
+    """One audit entry about the order, with its place in the tenant's hash chain."""
+
+    id: str
+    seq: int
+    action: str
+    actor: str
+    source: str
+    trace_id: str | None
+    from_status: str | None
+    to_status: str | None
+    reason: str | None
+    payload: dict[str, Any]
+    payload_digest: str
+    occurred_at: str
+    prev_hash: str
+    hash: str
+    verified: bool
+
+
+class Timeline(BaseModel):
+    """The order's timeline; ``verified`` is false when any entry fails its hash check."""
+
+    order_id: str
+    items: list[TimelineItem]
+    verified: bool
+
+
+class WebhookEndpointIn(_In):
+    """Subscribe an endpoint to events (``*``, exact topics like ``order.created``, or ``order.*``)."""
+
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2000)]
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)]
+    events: Annotated[list[str], Field(min_length=1, max_length=50)] = ["*"]
+
+
+class WebhookEndpointOut(BaseModel):
+    """A subscription (the secret is never returned)."""
+
+    id: str
+    url: str
+    events: list[str]
+    active: bool
+    created_at: str

@@ -1,0 +1,272 @@
+"""The ``orderhub`` command line (Typer + Rich). Commands are thin: parse → command → bus."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from orderhub.adapters.db import migrate
+from orderhub.bootstrap import OrderHub, bootstrap
+from orderhub.config import Settings
+from orderhub.domain import commands
+from orderhub.domain.access import Role
+from orderhub.service_layer.errors import ServiceError
+from orderhub.service_layer.handlers.tenancy import IssuedKey
+
+app = typer.Typer(help="OrderHub: one canonical order from every sales channel.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The tamper-evident audit chain.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Outgoing webhook subscriptions.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Outgoing messages waiting, delivered or dead-lettered.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(db_app, name="db")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(outbox_app, name="outbox")
+
+console = Console()
+err = Console(stderr=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+TenantOpt = Annotated[str | None, typer.Option("--tenant", help="Tenant name (default: the only tenant).")]
+
+
+def _hub(*, upgrade: bool = False) -> OrderHub:
+    try:
+        settings = Settings.from_env()
+    except ValueError as exc:
+        _fail(str(exc))
+        raise
+    hub = bootstrap(settings, upgrade_db=upgrade)
+    if not upgrade:
+        current = migrate.current_revision(hub.engine)
+        if current is None:
+            hub.close()
+            _fail(f"no OrderHub database at {hub.settings.database_url}; run `orderhub init` first "
+                  "(or set ORDERHUB_HOME / ORDERHUB_DATABASE_URL)")
+        elif current != migrate.head_revision(hub.engine):
+            hub.close()
+            _fail("the database schema is behind this version of OrderHub; run `orderhub db upgrade`")
+    return hub
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+
+
+def _resolve_tenant(hub: OrderHub, name: str | None) -> tuple[str, str]:
+    if name is not None:
+        tenant = hub.queries.tenant_by_name(name)
+        if tenant is None:
+            _fail(f"no tenant named {name!r}; create it with `orderhub init --tenant {name}`")
+        assert tenant is not None
+        return tenant.id, tenant.name
+    tenants = hub.queries.tenants()
+    if not tenants:
+        _fail("no tenant yet; run `orderhub init` first")
+    if len(tenants) > 1:
+        _fail("several tenants exist (" + ", ".join(t.name for t in tenants) + "); pass --tenant NAME")
+    return tenants[0].id, tenants[0].name
+
+
+def _show_key(issued: IssuedKey, as_json: bool, *, heading: str) -> None:
+    if as_json:
+        _print_json({"tenant": issued.tenant, "tenant_id": issued.tenant_id, "api_key": issued.api_key,
+                     "key_id": issued.key_id, "role": issued.role.value})
+        return
+    console.print(f"[bold green]{heading}[/]")
+    console.print(f"  tenant : {issued.tenant} ({issued.tenant_id})")
+    console.print(f"  role   : {issued.role.value}")
+    console.print(f"  api key: [bold]{issued.api_key}[/]")
+    console.print("  [yellow]This key is shown once; OrderHub stores only its hash.[/]")
+
+
+@app.command()
+def init(tenant: Annotated[str, typer.Option(help="Tenant name.")] = "default", as_json: JsonOpt = False) -> None:
+    """Create or upgrade the database, create a tenant and print an admin API key (once)."""
+    hub = _hub(upgrade=True)
+    try:
+        issued: IssuedKey = hub.bus.handle(commands.CreateTenant(tenant))
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    finally:
+        hub.close()
+    heading = "Tenant created." if issued.tenant_created else "Tenant exists; issued a new admin key."
+    _show_key(issued, as_json, heading=heading)
+
+
+@keys_app.command("create")
+def keys_create(role: Annotated[str, typer.Option(help="admin, operator, warehouse, finance or viewer.")],
+                tenant: TenantOpt = None, label: Annotated[str | None, typer.Option(help="A note.")] = None,
+                as_json: JsonOpt = False) -> None:
+    """Issue an API key with ROLE; the key is printed once."""
+    if role not in {r.value for r in Role}:
+        _fail(f"unknown role {role!r}; expected one of: " + ", ".join(r.value for r in Role))
+    hub = _hub()
+    try:
+        _, name = _resolve_tenant(hub, tenant)
+        issued: IssuedKey = hub.bus.handle(commands.CreateApiKey(tenant=name, role=role, label=label))
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    finally:
+        hub.close()
+    _show_key(issued, as_json, heading="API key created.")
+
+
+@audit_app.command("verify")
+def audit_verify(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """Recompute every tenant's hash chain; exit 1 naming the first broken entry."""
+    hub = _hub()
+    try:
+        ids = [_resolve_tenant(hub, tenant)[0]] if tenant else None
+        names = {t.id: t.name for t in hub.queries.tenants()}
+        results = list(hub.queries.verify_audit(ids))
+    finally:
+        hub.close()
+    broken = [(t, n, b) for t, n, b in results if b is not None]
+    if as_json:
+        _print_json({"ok": not broken, "tenants": [
+            {"tenant": names.get(t, t), "tenant_id": t, "entries": n,
+             "break": None if b is None else {"seq": b.seq, "entry_id": b.entry_id, "reason": b.reason}}
+            for t, n, b in results]})
+    else:
+        table = Table(title="Audit chain")
+        for col in ("tenant", "entries", "result"):
+            table.add_column(col)
+        for t, n, b in results:
+            result = "[green]intact[/]" if b is None else f"[red]BROKEN at #{b.seq}[/]"
+            table.add_row(names.get(t, t), str(n), result)
+        console.print(table)
+        for t, _, b in broken:
+            assert b is not None
+            entry = f" ({b.entry_id})" if b.entry_id else ""
+            err.print(f"[bold red]tenant {names.get(t, t)}: entry #{b.seq}{entry}: {b.reason}[/]")
+    if broken:
+        raise typer.Exit(1)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations."""
+    settings = Settings.from_env()
+    hub = bootstrap(settings, upgrade_db=True)
+    try:
+        console.print(f"database at revision [bold]{migrate.current_revision(hub.engine)}[/] "
+                      f"({hub.engine.dialect.name})")
+    finally:
+        hub.close()
+
+
+@app.command()
+def serve(host: Annotated[str | None, typer.Option(help="Bind address (ORDERHUB_HOST).")] = None,
+          port: Annotated[int | None, typer.Option(help="Port (ORDERHUB_PORT).")] = None,
+          no_workers: Annotated[bool, typer.Option("--no-workers", help="API only.")] = False) -> None:
+    """Serve the API, webhooks and docs, with the workers in the same process."""
+    from orderhub.entrypoints.cli.server import RunningServer
+
+    hub = _hub(upgrade=True)
+    settings = hub.settings
+    server = RunningServer(hub, host=host or settings.host, port=port or settings.port, workers=not no_workers)
+    server.start()
+    console.print(f"OrderHub on [bold]{server.url}[/] — docs at {server.url}/docs "
+                  f"({hub.engine.dialect.name}{', workers on' if not no_workers else ''})")
+    server.wait()
+    hub.close()
+
+
+@app.command()
+def worker() -> None:
+    """Run the workers only (outbox relay…); any number may run against PostgreSQL."""
+    from orderhub.workers.runner import build_runner
+
+    hub = _hub(upgrade=True)
+    console.print(f"OrderHub workers on {hub.engine.dialect.name}; Ctrl-C to stop")
+    try:
+        build_runner(hub).run_forever()
+    finally:
+        hub.close()
+
+
+@webhooks_app.command("add")
+def webhooks_add(url: str, secret: Annotated[str, typer.Option(help="Signing secret (16+ chars).")],
+                 events: Annotated[list[str] | None, typer.Option("--event", help="Topic; repeatable.")] = None,
+                 tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """Subscribe URL to the tenant's events (signed with SECRET)."""
+    hub = _hub()
+    try:
+        tenant_id, _ = _resolve_tenant(hub, tenant)
+        actor = commands.Actor(tenant_id=tenant_id, actor="cli", source="cli")
+        endpoint = hub.bus.handle(commands.RegisterWebhookEndpoint(actor=actor, url=url, secret=secret,
+                                                                   events=tuple(events or ["*"])))
+    except ServiceError as exc:
+        _fail(exc.message)
+        return
+    finally:
+        hub.close()
+    if as_json:
+        _print_json({"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events)})
+    else:
+        console.print(f"subscribed [bold]{endpoint.url}[/] to {', '.join(endpoint.events)} ({endpoint.id})")
+
+
+@outbox_app.command("status")
+def outbox_status(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """Count outgoing messages by status."""
+    hub = _hub()
+    try:
+        tenant_id = _resolve_tenant(hub, tenant)[0] if tenant else None
+        counts = hub.queries.outbox_counts(tenant_id)
+    finally:
+        hub.close()
+    if as_json:
+        _print_json(counts)
+        return
+    table = Table(title="Outbox")
+    table.add_column("status")
+    table.add_column("messages", justify="right")
+    for status in ("pending", "in_progress", "done", "dead"):
+        table.add_row(status, str(counts.get(status, 0)))
+    console.print(table)
+
+
+@outbox_app.command("retry-dead")
+def outbox_retry_dead(tenant: TenantOpt = None) -> None:
+    """Send dead-lettered messages again from the first attempt."""
+    hub = _hub()
+    try:
+        tenant_id, name = _resolve_tenant(hub, tenant)
+        count = hub.bus.handle(commands.RequeueDeadMessages(actor=commands.Actor(tenant_id, "cli", "cli")))
+    finally:
+        hub.close()
+    console.print(f"requeued {count} dead message(s) of tenant {name}")
+
+
+@app.command()
+def demo(orders: Annotated[int, typer.Option(help="How many orders to seed.")] = 300,
+         host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+         port: Annotated[int | None, typer.Option(help="Port.")] = None,
+         serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Keep serving after seeding.")] = True,
+         as_json: JsonOpt = False) -> None:
+    """Seed a demo tenant with realistic orders through the real API, then keep serving it."""
+    from orderhub.entrypoints.cli.demo import run_demo
+
+    run_demo(console, orders=orders, host=host, port=port, serve_after=serve_after, as_json=as_json)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
