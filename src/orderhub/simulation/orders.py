@@ -70,9 +70,9 @@ def sample_order(rng: random.Random, n: int, *, placed_at: datetime | None = Non
         province, city, district, postcode = rng.choice(CN_PLACES)
         name = rng.choice(CN_NAMES)
         phone = _mask_phone(rng)
-        address = {"country": "CN", "province": province, "city": city, "district": district,
+        address: dict[str, str | None] = {"country": "CN", "province": province, "city": city, "district": district,
                    "detail": rng.choice(STREETS), "postcode": postcode, "name": name, "phone": phone}
-        buyer = {"name": name, "phone": phone, "email": None}
+        buyer: dict[str, str | None] = {"name": name, "phone": phone, "email": None}
         shipping_fee = rng.choice(["0.00", "0.00", "8.00", "12.00"])
     else:
         state, city, postcode = rng.choice(US_PLACES)

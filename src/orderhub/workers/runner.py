@@ -100,10 +100,15 @@ class WorkerRunner:
     def stop(self, timeout: float | None = 10.0) -> bool:
         """Ask the loop to stop after the current item and wait up to ``timeout`` seconds.
 
-        Returns True when the background thread has finished (or was never started).
+        Returns True when the background thread has finished. A runner never started (only
+        driven through :meth:`run_once`, as tests do) gives up its leases here instead.
         """
         self._stop.set()
         if self._thread is None:
+            if not self._used:
+                self._used = True
+                self._release_leases()
+                self._close_workers()
             return True
         self._thread.join(timeout)
         return not self._thread.is_alive()

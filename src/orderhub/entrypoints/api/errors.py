@@ -80,7 +80,7 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         raw = list(exc.errors())
         if any(e.get("type") == "json_invalid" for e in raw):
-            where = next((e for e in raw if e.get("type") == "json_invalid"), {})
+            where: dict[str, Any] = next((dict(e) for e in raw if e.get("type") == "json_invalid"), {})
             ctx = where.get("ctx") or {}
             return problem(400, "malformed_json",
                            f"the request body is not valid JSON ({ctx.get('error', 'parse error')}); "

@@ -45,7 +45,7 @@ def create_order(body: OrderIn, principal: CanWriteOrders, hub: Hub, response: R
 
 
 @router.get("", response_model=OrderPage)
-def list_orders(principal: CanReadOrders, hub: Hub,
+def list_orders(*, principal: CanReadOrders, hub: Hub,
                 status_: Annotated[str | None, Query(alias="status")] = None,
                 channel: str | None = None, shop: str | None = None,
                 q: Annotated[str | None, Query(max_length=200, description="search ids, buyer, SKU")] = None,
