@@ -42,15 +42,17 @@ class SqlAuditRepository:
     def append(self, tenant_id: str, records: Sequence[tuple[AuditRecord, dict[str, Any]]]) -> list[AuditEntry]:
         """Link ``records`` (with their payloads) to the end of the tenant's chain.
 
-        The tenant row is locked first (FOR UPDATE; on SQLite the write transaction already
-        excludes other writers), so concurrent transactions of one tenant extend the chain
-        one after the other.
+        The tenant row is locked first (FOR NO KEY UPDATE; on SQLite the write transaction
+        already excludes other writers), so concurrent transactions of one tenant extend the
+        chain one after the other. NO KEY UPDATE, not UPDATE: every insert of a row that
+        references the tenant (order, idempotency key, outbox row…) holds FOR KEY SHARE on
+        it, which FOR UPDATE conflicts with, so two writers of one tenant would deadlock.
         """
         if not records:
             return []
         head = self._conn.execute(
             select(tenants.c.audit_head_seq, tenants.c.audit_head_hash)
-            .where(tenants.c.id == tenant_id).with_for_update()).one()
+            .where(tenants.c.id == tenant_id).with_for_update(key_share=True)).one()
         entries = link([r for r, _ in records], head_seq=head.audit_head_seq, head_hash=head.audit_head_hash)
         self._conn.execute(insert(audit_events), [
             {**entry.record.body(entry.seq), "occurred_at": entry.record.occurred_at, "payload": payload,

@@ -35,7 +35,7 @@ tenants = Table(
     Column("id", String(40), primary_key=True),
     Column("name", String(100), nullable=False, unique=True),
     Column("created_at", UTCDateTime(), nullable=False),
-    # Head of the tenant's audit hash chain; locked FOR UPDATE while appending.
+    # Head of the tenant's audit hash chain; locked FOR NO KEY UPDATE while appending.
     Column("audit_head_seq", BigInteger, nullable=False, default=0),
     Column("audit_head_hash", String(64), nullable=False),
 )

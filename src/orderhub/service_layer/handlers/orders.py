@@ -98,10 +98,13 @@ def create_order(cmd: CreateOrder, uow: SqlAlchemyUnitOfWork) -> OrderCreateResu
                             "body; use a new key for a new order", extra={"order_id": previous.resource_id})
                     return OrderCreateResult(previous.resource_id, created=False)
             order = build_order(cmd, now_uow=uow)
-            uow.orders.add(order)
             if cmd.idempotency_key is not None:
+                # Claim the key before inserting the order: a concurrent request with the same
+                # key then waits on the key's unique index and retries (finding this order),
+                # instead of colliding on the order row as OrderAlreadyExists.
                 uow.idempotency.add(tenant, CREATE_SCOPE, cmd.idempotency_key, cmd.request_hash or "",
                                     order.id, now=order.created_at)
+            uow.orders.add(order)
             uow.commit()
             return OrderCreateResult(order.id, created=True)
 
