@@ -54,7 +54,7 @@ def pg_url() -> Iterator[str]:
     try:
         with admin.connect() as conn:
             conn.execute(text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means the same
+    except Exception as exc:
         admin.dispose()
         message = f"PostgreSQL is not reachable at {PG_URL}: {exc.__class__.__name__}: {exc}"
         if IN_CI:

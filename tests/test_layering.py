@@ -12,6 +12,7 @@ and ``importlib.import_module("…")`` / ``__import__("…")`` with a literal na
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ def within(name: str, layer: str) -> bool:
 
 
 def is_stdlib(name: str) -> bool:
-    return name.split(".")[0] in sys.stdlib_module_names
+    return name.split(".", maxsplit=1)[0] in sys.stdlib_module_names
 
 
 def domain_violations(imports: list[Import]) -> list[Import]:
@@ -106,13 +107,19 @@ def layer_violations(imports: list[Import], layer: str) -> list[Import]:
             and any(within(i.target, outer) for outer in OUTER_LAYERS[layer])]
 
 
-def all_imports() -> list[Import]:
+@functools.cache
+def _all_imports() -> tuple[Import, ...]:
     found: list[Import] = []
     for path in sorted(PACKAGE.rglob("*.py")):
         name = module_name(path)
         found.extend(imports_of(path.read_text(encoding="utf-8"), module=name,
                                 path=str(path.relative_to(SRC.parent)), is_package=path.name == "__init__.py"))
-    return found
+    return tuple(found)
+
+
+def all_imports() -> list[Import]:
+    """Every import in src/orderhub (parsed once per test session)."""
+    return list(_all_imports())
 
 
 def report(violations: list[Import], rule: str) -> str:

@@ -21,16 +21,16 @@ from sqlalchemy import Column, Connection, DateTime, Engine, MetaData, String, f
 from orderhub.adapters.db import migrate
 from orderhub.adapters.db.audit import SqlAuditRepository
 from orderhub.adapters.db.engine import WRITE
+from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
 from orderhub.adapters.db.idempotency import IdempotencyRecord, SqlIdempotencyRepository
 from orderhub.adapters.db.orders import SqlOrderRepository
-from orderhub.adapters.db.tables import api_keys, metadata, order_event_keys, orders
+from orderhub.adapters.db.tables import api_keys, audit_events, metadata, order_event_keys, orders
 from orderhub.adapters.db.tenancy import SqlTenantRepository, hash_key
 from orderhub.domain.access import Role
 from orderhub.domain.audit import GENESIS_HASH, AuditRecord, digest, verify
 from orderhub.domain.money import Money
 from orderhub.domain.orders.model import Address, Buyer, Order, OrderEvent
 from orderhub.domain.orders.states import OrderEventType, OrderStatus
-from orderhub.service_layer.errors import ConcurrencyConflict, OrderAlreadyExists
 from tests.unit.factories import T0, line
 from tests.unit.factories import order as new_order
 
@@ -143,9 +143,9 @@ def test_duplicate_add_raises_order_already_exists_and_keeps_the_first(engine: E
     assert second.id == first.id
     with write(engine) as conn:
         repo = SqlOrderRepository(conn)
-        with pytest.raises(OrderAlreadyExists) as info:
+        with pytest.raises(DuplicateKeyError) as info:
             repo.add(second)
-        assert info.value.extra == {"order_id": first.id}
+        assert (info.value.entity, info.value.key) == ("order", first.id)
         # The failed insert was rolled back to a savepoint: the transaction is still usable.
         other = new_order(tenant_id=tenant_id, external_id="WEB-2")
         repo.add(other)
@@ -198,9 +198,9 @@ def test_save_with_a_stale_loaded_version_raises_concurrency_conflict(engine: En
     stale.apply(OrderEvent(OrderEventType.CANCEL, NOW, key="cancel-1"), now=NOW)
     with write(engine) as conn:
         repo = SqlOrderRepository(conn)
-        with pytest.raises(ConcurrencyConflict, match="changed by someone else") as info:
+        with pytest.raises(StaleVersionError, match="changed by someone else") as info:
             repo.save(stale, loaded_version=1)
-        assert info.value.extra == {"order_id": o.id}
+        assert (info.value.entity, info.value.key) == ("order", o.id)
         current = repo.get(tenant_id, o.id)  # the transaction is still usable
     assert current is not None
     assert (current.status, current.version, current.applied_event_keys) == (OrderStatus.SHIPPED, 2, set())
@@ -223,7 +223,7 @@ def test_event_keys_are_unique_per_order(engine: Engine, tenant_id: str) -> None
         SqlOrderRepository(conn).save(a, loaded_version=1)
     with write(engine) as conn:
         repo = SqlOrderRepository(conn)
-        with pytest.raises(ConcurrencyConflict, match="event key already applied"):
+        with pytest.raises(DuplicateKeyError, match="event key already applied"):
             repo.save(b, loaded_version=1)
         assert conn.execute(select(func.count()).select_from(order_event_keys)).scalar_one() == 1
     # The same key on another order is a different key.
@@ -319,7 +319,7 @@ def test_idempotency_get_add_and_duplicate(engine: Engine, tenant_id: str) -> No
         repo = SqlIdempotencyRepository(conn)
         assert repo.get(tenant_id, "orders.create", "key-1") is None
         repo.add(tenant_id, "orders.create", "key-1", "h" * 64, "ord_1", now=NOW)
-        with pytest.raises(ConcurrencyConflict, match="key-1"):
+        with pytest.raises(DuplicateKeyError, match="key-1"):
             repo.add(tenant_id, "orders.create", "key-1", "x" * 64, "ord_2", now=NOW)
         # Same key, another scope or another tenant: independent.
         repo.add(tenant_id, "orders.events", "key-1", "e" * 64, "ord_3", now=NOW)
@@ -338,7 +338,7 @@ def test_idempotency_duplicate_from_a_later_transaction(engine: Engine, tenant_i
         SqlIdempotencyRepository(conn).add(tenant_id, "orders.create", "k", "h" * 64, "ord_1", now=NOW)
     with write(engine) as conn:
         repo = SqlIdempotencyRepository(conn)
-        with pytest.raises(ConcurrencyConflict):
+        with pytest.raises(DuplicateKeyError):
             repo.add(tenant_id, "orders.create", "k", "h" * 64, "ord_1", now=NOW)
         assert repo.get(tenant_id, "orders.create", "k") == IdempotencyRecord("h" * 64, "ord_1")
 
@@ -402,8 +402,6 @@ def test_audit_chains_are_per_tenant(engine: Engine) -> None:
 
 
 def test_audit_tampering_in_the_database_is_detected(engine: Engine, tenant_id: str) -> None:
-    from orderhub.adapters.db.tables import audit_events
-
     with write(engine) as conn:
         SqlAuditRepository(conn).append(tenant_id, [(audit_record(tenant_id, n), {}) for n in (1, 2, 3)])
     with write(engine) as conn:

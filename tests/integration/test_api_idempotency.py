@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from orderhub.bootstrap import OrderHub
+from orderhub.domain import commands
 from orderhub.entrypoints.api.app import create_app
 from orderhub.entrypoints.cli.server import RunningServer
 from orderhub.service_layer.handlers.tenancy import IssuedKey
@@ -120,8 +121,6 @@ def test_without_a_key_the_same_external_id_is_409_order_already_exists(client: 
 
 
 def test_keys_are_scoped_to_the_tenant(client: TestClient, hub: OrderHub) -> None:
-    from orderhub.domain import commands
-
     other: IssuedKey = hub.bus.handle(commands.CreateTenant("other"))
     mine = client.post(ORDERS, json=body(), headers={"Idempotency-Key": "shared"})
     theirs = client.post(ORDERS, json=body(), headers={"Idempotency-Key": "shared",

@@ -5,6 +5,7 @@ PostgreSQL."""
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -408,8 +409,8 @@ def test_timeline_records_who_why_and_links_the_hash_chain(client: TestClient, t
 
     seqs = [i["seq"] for i in items]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    assert any(b - a > 1 for a, b in zip(seqs, seqs[1:], strict=False)), "other entries interleave"
-    for prev, cur in zip(items, items[1:], strict=False):
+    assert any(b - a > 1 for a, b in itertools.pairwise(seqs)), "other entries interleave"
+    for prev, cur in itertools.pairwise(items):
         assert cur["prev_hash"] != cur["hash"]
         if cur["seq"] == prev["seq"] + 1:
             assert cur["prev_hash"] == prev["hash"]
@@ -420,7 +421,8 @@ def test_timeline_records_who_why_and_links_the_hash_chain(client: TestClient, t
         assert len(item["payload_digest"]) == 64
 
     # The whole tenant chain (both orders, tenant and key entries) verifies too.
-    [(tenant_id, entries, broken)] = list(client.app.state.hub.queries.verify_audit([tenant.tenant_id]))  # type: ignore[attr-defined]
+    hub: OrderHub = client.app.state.hub  # type: ignore[attr-defined]
+    [(_, entries, broken)] = list(hub.queries.verify_audit([tenant.tenant_id]))
     assert broken is None
     assert entries == items[-1]["seq"] + 1  # other's last hold/release comes after our cancel
 

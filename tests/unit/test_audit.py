@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -44,7 +46,7 @@ def test_link_numbers_and_chains_entries() -> None:
     entries = chain(4)
     assert [e.seq for e in entries] == [1, 2, 3, 4]
     assert entries[0].prev_hash == GENESIS_HASH
-    for prev, entry in zip(entries, entries[1:], strict=False):
+    for prev, entry in itertools.pairwise(entries):
         assert entry.prev_hash == prev.hash
     for entry in entries:
         expected = hashlib.sha256((entry.prev_hash + canonical_json(entry.record.body(entry.seq))).encode()).hexdigest()
@@ -81,7 +83,7 @@ def test_intact_chain_verifies() -> None:
     assert verify(iter(entries), tenant_id=TENANT, head_seq=5) is None  # any iterable, read once
 
 
-EDITS: dict[str, object] = {
+EDITS: dict[str, Any] = {
     "id": "aud_forged", "tenant_id": "ten_b", "subject_type": "shipment", "subject_id": "ord_9",
     "action": "order.cancel", "actor": "key:kid_evil", "source": "cli", "trace_id": None,
     "from_status": "shipped", "to_status": "cancelled", "reason": "改过的理由",

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from orderhub.adapters.db.errors import DuplicateKeyError
 from orderhub.adapters.db.tables import idempotency_keys
-from orderhub.service_layer.errors import ConcurrencyConflict
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +35,12 @@ class SqlIdempotencyRepository:
 
     def add(self, tenant_id: str, scope: str, key: str, request_hash: str, resource_id: str, *,
             now: datetime) -> None:
-        """Remember ``key``; a concurrent first use of the same key raises ConcurrencyConflict."""
+        """Remember ``key``; a concurrent first use of the same key raises DuplicateKeyError."""
         try:
             with self._conn.begin_nested():
                 self._conn.execute(insert(idempotency_keys).values(
                     tenant_id=tenant_id, scope=scope, key=key, request_hash=request_hash,
                     resource_id=resource_id, created_at=now))
         except IntegrityError as exc:
-            raise ConcurrencyConflict(f"Idempotency-Key {key!r} is being used by a concurrent request") from exc
+            raise DuplicateKeyError(f"Idempotency-Key {key!r} is being used by a concurrent request",
+                                    entity="idempotency_key", key=key) from exc

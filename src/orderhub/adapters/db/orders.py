@@ -7,11 +7,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
 from orderhub.adapters.db.tables import order_event_keys, order_lines, orders
 from orderhub.domain.money import Money
 from orderhub.domain.orders.model import Address, Buyer, Order, OrderLine
 from orderhub.domain.orders.states import OrderStatus, PaymentStatus
-from orderhub.service_layer.errors import ConcurrencyConflict, OrderAlreadyExists
 
 
 def _address_to_json(address: Address | None) -> dict[str, Any] | None:
@@ -37,7 +37,7 @@ class SqlOrderRepository:
         self.seen: dict[str, Order] = {}
 
     def add(self, order: Order) -> None:
-        """Insert a new order with its lines; raise OrderAlreadyExists on a duplicate id."""
+        """Insert a new order with its lines; raise DuplicateKeyError when it already exists."""
         try:
             with self._conn.begin_nested():
                 self._conn.execute(insert(orders), [self._row(order)])
@@ -47,9 +47,9 @@ class SqlOrderRepository:
                      "discount_minor": ln.discount.amount, "tax_minor": ln.tax.amount}
                     for ln in order.lines])
         except IntegrityError as exc:
-            raise OrderAlreadyExists(
+            raise DuplicateKeyError(
                 f"an order for {order.channel}/{order.shop}/{order.external_id} already exists",
-                extra={"order_id": order.id}) from exc
+                entity="order", key=order.id) from exc
         self._flush_keys(order)
         self.seen[order.id] = order
 
@@ -79,8 +79,8 @@ class SqlOrderRepository:
                 update(orders).where(orders.c.tenant_id == order.tenant_id, orders.c.id == order.id,
                                      orders.c.version == loaded_version).values(**values))
             if result.rowcount != 1:
-                raise ConcurrencyConflict(f"order {order.id} was changed by someone else; reload and retry",
-                                          extra={"order_id": order.id})
+                raise StaleVersionError(f"order {order.id} was changed by someone else; reload and retry",
+                                        entity="order", key=order.id)
         self._flush_keys(order)
 
     def _flush_keys(self, order: Order) -> None:
@@ -92,8 +92,8 @@ class SqlOrderRepository:
                     {"tenant_id": order.tenant_id, "order_id": order.id, "event_key": k,
                      "created_at": order.updated_at} for k in order.new_event_keys])
         except IntegrityError as exc:
-            raise ConcurrencyConflict(f"event key already applied to order {order.id} by a concurrent request",
-                                      extra={"order_id": order.id}) from exc
+            raise DuplicateKeyError(f"event key already applied to order {order.id} by a concurrent request",
+                                    entity="order_event_key", key=order.id) from exc
         order.new_event_keys.clear()
 
     @staticmethod

@@ -6,6 +6,7 @@ import json
 import sys
 from typing import Annotated, Any
 
+import structlog
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -266,4 +267,6 @@ def demo(orders: Annotated[int, typer.Option(help="How many orders to seed.")] =
 
 def main() -> None:
     """Console-script entry point."""
+    # Logs go to stderr: stdout is for data (`--json` prints exactly one JSON document).
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     app()

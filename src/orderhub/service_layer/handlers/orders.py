@@ -6,12 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
 from orderhub.domain.commands import ApplyOrderEvent, CreateOrder
 from orderhub.domain.errors import InvalidOrder
 from orderhub.domain.money import Money, currency_exponent
 from orderhub.domain.orders.model import Address, ApplyOutcome, Buyer, Order, OrderEvent, OrderLine
 from orderhub.domain.orders.states import OrderStatus, parse_event_type
-from orderhub.service_layer.errors import ConcurrencyConflict, IdempotencyKeyReused, OrderNotFound
+from orderhub.service_layer.errors import (
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+    OrderAlreadyExists,
+    OrderNotFound,
+)
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 CREATE_SCOPE = "orders.create"
@@ -98,13 +104,19 @@ def create_order(cmd: CreateOrder, uow: SqlAlchemyUnitOfWork) -> OrderCreateResu
                             "body; use a new key for a new order", extra={"order_id": previous.resource_id})
                     return OrderCreateResult(previous.resource_id, created=False)
             order = build_order(cmd, now_uow=uow)
-            if cmd.idempotency_key is not None:
-                # Claim the key before inserting the order: a concurrent request with the same
-                # key then waits on the key's unique index and retries (finding this order),
-                # instead of colliding on the order row as OrderAlreadyExists.
-                uow.idempotency.add(tenant, CREATE_SCOPE, cmd.idempotency_key, cmd.request_hash or "",
-                                    order.id, now=order.created_at)
-            uow.orders.add(order)
+            try:
+                if cmd.idempotency_key is not None:
+                    # Claim the key before inserting the order: a concurrent request with the same
+                    # key then waits on the key's unique index and retries (finding this order),
+                    # instead of colliding on the order row as OrderAlreadyExists.
+                    uow.idempotency.add(tenant, CREATE_SCOPE, cmd.idempotency_key, cmd.request_hash or "",
+                                        order.id, now=order.created_at)
+                uow.orders.add(order)
+            except DuplicateKeyError as exc:
+                if exc.entity == "order":
+                    raise OrderAlreadyExists(exc.message, extra={"order_id": order.id}) from exc
+                # The key was claimed by a concurrent request: retrying finds its record.
+                raise ConcurrencyConflict(exc.message) from exc
             uow.commit()
             return OrderCreateResult(order.id, created=True)
 
@@ -130,7 +142,10 @@ def apply_order_event(cmd: ApplyOrderEvent, uow: SqlAlchemyUnitOfWork) -> OrderE
             outcome = order.apply(OrderEvent(type=event_type, occurred_at=cmd.occurred_at or now, key=cmd.key,
                                              reason=cmd.reason, expected_version=cmd.expected_version), now=now)
             if outcome is not ApplyOutcome.DUPLICATE:
-                uow.orders.save(order, loaded_version=loaded)
+                try:
+                    uow.orders.save(order, loaded_version=loaded)
+                except (StaleVersionError, DuplicateKeyError) as exc:
+                    raise ConcurrencyConflict(exc.message, extra={"order_id": order.id}) from exc
                 uow.commit()
             return OrderEventResult(order.id, outcome, order.status, order.version)
 
