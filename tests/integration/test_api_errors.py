@@ -247,14 +247,28 @@ def test_unknown_order_and_route(world: World) -> None:
         assert "ord_missing" in problem["detail"]
     for path in ("/api/v1/nothing-here", "/api/v2/orders", f"{ORDERS}/{world.paid_id}/nope"):
         assert_problem(world.client.get(path), 404, "route_not_found")
-    assert_problem(world.client.delete(f"{ORDERS}/{world.paid_id}"), 405, "method_not_allowed")
+    r = world.client.delete(f"{ORDERS}/{world.paid_id}")
+    assert_problem(r, 405, "method_not_allowed")
+    assert r.headers["Allow"] == "GET"
     assert_problem(world.client.put(ORDERS, json=body()), 405, "method_not_allowed")
     assert world.state() == before
 
 
+def test_amounts_too_large_to_store_are_422(world: World, hub: OrderHub, tenant: IssuedKey) -> None:
+    before = world.state()
+    payload = line(quantity=1_000_000, unit_price="90000000000000.00")  # 9e21 minor units in total
+    with TestClient(create_app(hub), raise_server_exceptions=False,
+                    headers={"Authorization": f"Bearer {tenant.api_key}"}) as client:
+        r = client.post(ORDERS, json=payload)
+    assert world.state() == before
+    problem = assert_problem(r, 422, r.json().get("code", "?"))
+    assert problem["code"] in ("invalid_money", "invalid_order")
+    assert problem["field"].startswith("lines[0]")
+
+
 def test_bad_query_parameters(world: World) -> None:
     for params, field in (({"limit": "lots"}, "limit"), ({"limit": 0}, "limit"), ({"limit": 1000}, "limit"),
-                          ({"q": "x" * 201}, "q")):
+                          ({"q": "x" * 201}, "q"), ({"status": "bogus"}, "status")):
         assert_problem(world.client.get(ORDERS, params=params), 422, "validation_error", field)
     assert_problem(world.client.get(ORDERS, params={"cursor": "not-a-cursor"}), 422, "invalid_input", "cursor")
 

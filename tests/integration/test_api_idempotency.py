@@ -151,18 +151,18 @@ def server(hub: OrderHub) -> Iterator[str]:
 THREADS = 8
 
 
-def test_concurrent_retries_with_one_key_create_exactly_one_order(server: str, client: TestClient) -> None:
+def burst(url: str, path: str, payload: dict[str, Any], headers: dict[str, str]) -> list[tuple[int, dict[str, Any]]]:
+    """POST the same request from THREADS threads released at the same instant."""
     barrier = threading.Barrier(THREADS)
     results: list[tuple[int, dict[str, Any]]] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
-    headers = {**client.headers, "Idempotency-Key": "burst-1"}
 
     def post() -> None:
         try:
-            with httpx.Client(base_url=server, timeout=30) as http:
+            with httpx.Client(base_url=url, timeout=30) as http:
                 barrier.wait(timeout=10)
-                r = http.post(ORDERS, json=body(), headers=headers)
+                r = http.post(path, json=payload, headers=headers)
             with lock:
                 results.append((r.status_code, r.json()))
         except BaseException as exc:  # surfaced below, in the test thread
@@ -175,6 +175,12 @@ def test_concurrent_retries_with_one_key_create_exactly_one_order(server: str, c
     for t in threads:
         t.join(60)
     assert not errors, errors
+    assert len(results) == THREADS
+    return results
+
+
+def test_concurrent_retries_with_one_key_create_exactly_one_order(server: str, client: TestClient) -> None:
+    results = burst(server, ORDERS, body(), {**client.headers, "Idempotency-Key": "burst-1"})
     statuses = sorted(s for s, _ in results)
     assert statuses == [200] * (THREADS - 1) + [201], [b for _, b in results]
     assert len({b["id"] for _, b in results}) == 1
@@ -182,3 +188,26 @@ def test_concurrent_retries_with_one_key_create_exactly_one_order(server: str, c
     assert order_ids(client) == [oid]
     assert len(created_entries(client, oid)) == 1
     assert client.get(f"{ORDERS}/{oid}/timeline").json()["verified"] is True
+
+
+def test_concurrent_creates_without_a_key_store_one_order(server: str, client: TestClient) -> None:
+    results = burst(server, ORDERS, body(), dict(client.headers))
+    statuses = sorted(s for s, _ in results)
+    assert statuses == [201] + [409] * (THREADS - 1), [b for _, b in results]
+    [winner] = [b for s, b in results if s == 201]
+    assert {b["code"] for s, b in results if s == 409} == {"order_already_exists"}
+    assert {b["order_id"] for s, b in results if s == 409} == {winner["id"]}
+    assert order_ids(client) == [winner["id"]]
+    assert len(created_entries(client, winner["id"])) == 1
+
+
+def test_concurrent_events_with_one_key_apply_once(server: str, client: TestClient) -> None:
+    oid = client.post(ORDERS, json=body()).json()["id"]
+    results = burst(server, f"{ORDERS}/{oid}/events", {"type": "ship", "key": "ship-1"}, dict(client.headers))
+    assert {s for s, _ in results} == {200}, [b for _, b in results]
+    outcomes = sorted(b["outcome"] for _, b in results)
+    assert outcomes == ["applied"] + ["duplicate"] * (THREADS - 1)
+    order = client.get(f"{ORDERS}/{oid}").json()
+    assert (order["status"], order["version"]) == ("shipped", 2)
+    actions = [i["action"] for i in client.get(f"{ORDERS}/{oid}/timeline").json()["items"]]
+    assert actions == ["order.created", "order.ship"]

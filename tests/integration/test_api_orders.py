@@ -136,24 +136,28 @@ def test_list_filters_by_status_channel_shop_and_text(client: TestClient) -> Non
     c = create(client, "JD-C3", channel="jd", buyer={"name": "Wang Wu", "phone": None, "email": None},
                lines=[{"sku": "CUP-02", "quantity": 1, "unit_price": "15.00"},
                       {"sku": "TEA-PU-100", "quantity": 1, "unit_price": "30.00"}])
-    assert set(all_ids(client)) == {a["id"], b["id"], c["id"]}
+    d = create(client, "WEB-D4", buyer={"name": "李小龙", "phone": "139****0000", "email": None})
+    assert set(all_ids(client)) == {a["id"], b["id"], c["id"], d["id"]}
 
     assert all_ids(client, status="pending_payment") == [a["id"]]
-    assert set(all_ids(client, status="paid")) == {b["id"], c["id"]}
+    assert set(all_ids(client, status="paid")) == {b["id"], c["id"], d["id"]}
     assert all_ids(client, status="shipped") == []
     assert all_ids(client, channel="jd") == [c["id"]]
-    assert set(all_ids(client, channel="own_site")) == {a["id"], b["id"]}
+    assert set(all_ids(client, channel="own_site")) == {a["id"], b["id"], d["id"]}
     assert all_ids(client, shop="outlet") == [b["id"]]
-    assert all_ids(client, shop="main", channel="own_site") == [a["id"]]
-    assert all_ids(client, shop="main", channel="own_site", status="paid") == []
+    assert set(all_ids(client, shop="main", channel="own_site")) == {a["id"], d["id"]}
+    assert all_ids(client, shop="main", channel="own_site", status="pending_payment") == [a["id"]]
+    assert all_ids(client, shop="outlet", channel="jd") == []
 
     # q: external id, buyer name and SKU; case-insensitive, substring.
     assert all_ids(client, q="WEB-B2") == [b["id"]]
     assert all_ids(client, q="web-a") == [a["id"]]
     assert all_ids(client, q="zhang") == [a["id"]]
     assert all_ids(client, q="Wang Wu") == [c["id"]]
+    assert all_ids(client, q="小龙") == [d["id"]]
+    assert len(all_ids(client, q="小明")) == 4  # every order ships to DESIGN §8's 王小明
     assert all_ids(client, q="TEA-PU") == [c["id"]]
-    assert set(all_ids(client, q="TEA-")) == {a["id"], c["id"]}
+    assert set(all_ids(client, q="TEA-")) == {a["id"], c["id"], d["id"]}
     assert set(all_ids(client, q="cup")) == {b["id"], c["id"]}
     assert all_ids(client, q="cup", channel="jd") == [c["id"]]
     assert all_ids(client, q="no-such-thing") == []

@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Insert, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -61,3 +63,19 @@ def _configure_sqlite(engine: Engine) -> None:
 def is_postgres(engine: Engine) -> bool:
     """True for a PostgreSQL engine (SKIP LOCKED and row locks are available)."""
     return engine.dialect.name == "postgresql"
+
+
+def insert_unless_duplicate(table: Table, dialect_name: str) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING`` on ``table`` for ``dialect_name``.
+
+    A row that would break a UNIQUE key is skipped instead of failing, so the caller learns
+    about the duplicate from the row count and the transaction stays usable without the
+    savepoint (two extra round trips on PostgreSQL) a failing INSERT would need. Other
+    constraint violations (foreign key, NOT NULL) still raise. The row count is kept
+    (``preserve_rowcount``): SQLAlchemy drops it for INSERTs otherwise.
+    """
+    if dialect_name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+    if dialect_name == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+    raise ValueError(f"unsupported database {dialect_name!r}")

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Insert, Row, Select, Update, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from orderhub.adapters.db.engine import insert_unless_duplicate
 from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
 from orderhub.adapters.db.tables import order_event_keys, order_lines, orders
 from orderhub.domain.money import Money
@@ -29,43 +34,89 @@ def search_text(order: Order) -> str:
     return " ".join(p for p in parts if p).lower()
 
 
+# Columns an update never writes: the identity and the creation time.
+_IMMUTABLE = ("tenant_id", "id", "channel", "shop", "external_id", "created_at")
+_LINE_COLUMNS = ("line_no", "sku", "title", "quantity", "unit_price_minor", "discount_minor", "tax_minor")
+_KEYS_AGGREGATE = {"postgresql": func.json_agg, "sqlite": func.json_group_array}
+
+
+@dataclass(frozen=True, slots=True)
+class _Statements:
+    """The repository's statements, built once per dialect instead of once per call
+    (building a statement costs more CPU than SQLAlchemy's cached compile of it)."""
+
+    insert_order: Insert
+    insert_lines: Insert
+    insert_key: Insert
+    load: Select[Any]
+    update: Update
+
+
+@cache
+def _statements(dialect_name: str) -> _Statements:
+    keys = (select(_KEYS_AGGREGATE[dialect_name](order_event_keys.c.event_key))
+            .where(order_event_keys.c.tenant_id == orders.c.tenant_id, order_event_keys.c.order_id == orders.c.id)
+            .scalar_subquery().label("applied_event_keys"))
+    # The order, one row per line (in line order), and its applied event keys: one query.
+    load = (select(orders, *(order_lines.c[name].label(f"line_{name}") for name in _LINE_COLUMNS), keys)
+            .select_from(orders.outerjoin(order_lines, and_(order_lines.c.tenant_id == orders.c.tenant_id,
+                                                            order_lines.c.order_id == orders.c.id)))
+            .where(orders.c.tenant_id == bindparam("tenant_id"), orders.c.id == bindparam("order_id"))
+            .order_by(order_lines.c.line_no))
+    # SET columns come from the parameters; the WHERE parameters have names of their own.
+    save = update(orders).where(orders.c.tenant_id == bindparam("where_tenant_id"),
+                                orders.c.id == bindparam("where_id"),
+                                orders.c.version == bindparam("where_version"))
+    return _Statements(insert_order=insert_unless_duplicate(orders, dialect_name), insert_lines=insert(order_lines),
+                       insert_key=insert_unless_duplicate(order_event_keys, dialect_name), load=load, update=save)
+
+
+def _applied_keys(value: Any) -> set[str]:
+    """The aggregated event keys: a list (PostgreSQL's json), JSON text (SQLite) or NULL (none)."""
+    if value is None:
+        return set()
+    return set(json.loads(value) if isinstance(value, str) else value)
+
+
 class SqlOrderRepository:
     """Orders of any tenant, on one connection (inside the unit of work's transaction)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        self._q = _statements(conn.dialect.name)
         self.seen: dict[str, Order] = {}
 
     def add(self, order: Order) -> None:
-        """Insert a new order with its lines; raise DuplicateKeyError when it already exists."""
+        """Insert a new order with its lines; raise DuplicateKeyError when it already exists.
+
+        After a DuplicateKeyError nothing of the order was written and the transaction is
+        still usable.
+        """
         try:
-            with self._conn.begin_nested():
-                self._conn.execute(insert(orders), [self._row(order)])
-                self._conn.execute(insert(order_lines), [
+            inserted = self._conn.execute(self._q.insert_order, self._row(order)).rowcount
+            if inserted == 1:
+                self._conn.execute(self._q.insert_lines, [
                     {"tenant_id": order.tenant_id, "order_id": order.id, "line_no": ln.line_no, "sku": ln.sku,
                      "title": ln.title, "quantity": ln.quantity, "unit_price_minor": ln.unit_price.amount,
                      "discount_minor": ln.discount.amount, "tax_minor": ln.tax.amount}
                     for ln in order.lines])
-        except IntegrityError as exc:
+        except IntegrityError as exc:  # not a duplicate (those are skipped): e.g. an unknown tenant
             raise DuplicateKeyError(
                 f"an order for {order.channel}/{order.shop}/{order.external_id} already exists",
                 entity="order", key=order.id) from exc
+        if inserted != 1:
+            raise DuplicateKeyError(
+                f"an order for {order.channel}/{order.shop}/{order.external_id} already exists",
+                entity="order", key=order.id)
         self._flush_keys(order)
         self.seen[order.id] = order
 
     def get(self, tenant_id: str, order_id: str) -> Order | None:
         """Load one order of ``tenant_id`` (None when it isn't there)."""
-        row = self._conn.execute(
-            select(orders).where(orders.c.tenant_id == tenant_id, orders.c.id == order_id)).first()
-        if row is None:
+        rows = self._conn.execute(self._q.load, {"tenant_id": tenant_id, "order_id": order_id}).all()
+        if not rows:
             return None
-        lines = self._conn.execute(
-            select(order_lines).where(order_lines.c.tenant_id == tenant_id, order_lines.c.order_id == order_id)
-            .order_by(order_lines.c.line_no)).all()
-        keys = self._conn.execute(
-            select(order_event_keys.c.event_key).where(order_event_keys.c.tenant_id == tenant_id,
-                                                       order_event_keys.c.order_id == order_id)).scalars().all()
-        order = self._to_domain(row, lines, set(keys))
+        order = self._to_domain(rows)
         self.seen[order.id] = order
         return order
 
@@ -73,11 +124,10 @@ class SqlOrderRepository:
         """Write back a changed order if nobody else changed it since ``loaded_version``."""
         if order.version != loaded_version:
             values = self._row(order)
-            for key in ("tenant_id", "id", "channel", "shop", "external_id", "created_at"):
-                values.pop(key)
-            result = self._conn.execute(
-                update(orders).where(orders.c.tenant_id == order.tenant_id, orders.c.id == order.id,
-                                     orders.c.version == loaded_version).values(**values))
+            for key in _IMMUTABLE:
+                del values[key]
+            values.update(where_tenant_id=order.tenant_id, where_id=order.id, where_version=loaded_version)
+            result = self._conn.execute(self._q.update, values)
             if result.rowcount != 1:
                 raise StaleVersionError(f"order {order.id} was changed by someone else; reload and retry",
                                         entity="order", key=order.id)
@@ -86,14 +136,24 @@ class SqlOrderRepository:
     def _flush_keys(self, order: Order) -> None:
         if not order.new_event_keys:
             return
+        inserted: list[str] = []
         try:
-            with self._conn.begin_nested():
-                self._conn.execute(insert(order_event_keys), [
-                    {"tenant_id": order.tenant_id, "order_id": order.id, "event_key": k,
-                     "created_at": order.updated_at} for k in order.new_event_keys])
-        except IntegrityError as exc:
+            for key in order.new_event_keys:
+                if self._conn.execute(self._q.insert_key, {"tenant_id": order.tenant_id, "order_id": order.id,
+                                                           "event_key": key, "created_at": order.updated_at}
+                                      ).rowcount != 1:
+                    break
+                inserted.append(key)
+        except IntegrityError as exc:  # not a duplicate (those are skipped): e.g. an unknown order
             raise DuplicateKeyError(f"event key already applied to order {order.id} by a concurrent request",
                                     entity="order_event_key", key=order.id) from exc
+        if len(inserted) != len(order.new_event_keys):
+            if inserted:  # all or nothing, as before: take back the keys this call did write
+                self._conn.execute(delete(order_event_keys).where(
+                    order_event_keys.c.tenant_id == order.tenant_id, order_event_keys.c.order_id == order.id,
+                    order_event_keys.c.event_key.in_(inserted)))
+            raise DuplicateKeyError(f"event key already applied to order {order.id} by a concurrent request",
+                                    entity="order_event_key", key=order.id)
         order.new_event_keys.clear()
 
     @staticmethod
@@ -117,15 +177,18 @@ class SqlOrderRepository:
         }
 
     @staticmethod
-    def _to_domain(row: Row[Any], lines: Any, keys: set[str]) -> Order:
+    def _to_domain(rows: Sequence[Row[Any]]) -> Order:
+        row = rows[0]
         cur = row.currency
         address = row.shipping_address
+        lines = [OrderLine(ln.line_line_no, ln.line_sku, ln.line_title, ln.line_quantity,
+                           Money(ln.line_unit_price_minor, cur), Money(ln.line_discount_minor, cur),
+                           Money(ln.line_tax_minor, cur))
+                 for ln in rows if ln.line_line_no is not None]
         return Order(
             id=row.id, tenant_id=row.tenant_id, channel=row.channel, shop=row.shop, external_id=row.external_id,
             currency=cur, status=OrderStatus(row.status), payment_status=PaymentStatus(row.payment_status),
-            lines=[OrderLine(ln.line_no, ln.sku, ln.title, ln.quantity, Money(ln.unit_price_minor, cur),
-                             Money(ln.discount_minor, cur), Money(ln.tax_minor, cur)) for ln in lines],
-            shipping_fee=Money(row.shipping_fee_minor, cur), discount=Money(row.discount_minor, cur),
+            lines=lines, shipping_fee=Money(row.shipping_fee_minor, cur), discount=Money(row.discount_minor, cur),
             buyer=Buyer(**row.buyer), shipping_address=Address(**address) if address else None,
             tags=tuple(row.tags), channel_status=row.channel_status, placed_at=row.placed_at,
             paid_at=row.paid_at, shipped_at=row.shipped_at, delivered_at=row.delivered_at,
@@ -133,7 +196,5 @@ class SqlOrderRepository:
             status_changed_at=row.status_changed_at, created_at=row.created_at, updated_at=row.updated_at,
             version=row.version, held_from=OrderStatus(row.held_from) if row.held_from else None,
             hold_reason=row.hold_reason, cancel_reason=row.cancel_reason, conflict_count=row.conflict_count,
-            raw_ref=row.raw_ref, applied_event_keys=keys,
+            raw_ref=row.raw_ref, applied_event_keys=_applied_keys(row.applied_event_keys),
         )
-
-

@@ -122,7 +122,7 @@ class SqlOutboxRepository:
         query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
         if tenant_id is not None:
             query = query.where(outbox.c.tenant_id == tenant_id)
-        return {status: n for status, n in self._conn.execute(query).tuples()}
+        return {row[0]: row[1] for row in self._conn.execute(query).all()}
 
     def list(self, tenant_id: str, *, status: str | None = None, limit: int = 100) -> list[Any]:
         """Outbox rows of a tenant, newest first."""

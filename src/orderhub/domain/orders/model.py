@@ -14,7 +14,7 @@ from typing import Any
 from orderhub.domain import ids
 from orderhub.domain.errors import InvalidOrder, InvalidTransition, VersionMismatch
 from orderhub.domain.events import Event, OrderCreated, OrderEventApplied, OrderEventIgnoredStale
-from orderhub.domain.money import Money
+from orderhub.domain.money import MAX_MINOR_UNITS, Money
 from orderhub.domain.orders.states import (
     CONTROL_EVENTS,
     HOLDABLE,
@@ -96,6 +96,9 @@ class OrderLine:
             if money.is_negative:
                 raise InvalidOrder(f"{where}.{name}: must not be negative", field=f"{where}.{name}")
         line = OrderLine(line_no, sku.strip(), title, quantity, unit_price, discount, tax)
+        if line.gross.amount + tax.amount > MAX_MINOR_UNITS:
+            raise InvalidOrder(f"{where}.quantity: {quantity} × {unit_price.to_decimal_string()} is too large to "
+                               "store", field=f"{where}.quantity")
         if line.gross < discount:
             raise InvalidOrder(f"{where}.discount: {discount.to_decimal_string()} is more than the line's "
                                f"{line.gross.to_decimal_string()}", field=f"{where}.discount")
@@ -200,6 +203,8 @@ class Order:
             delivered_at=None, cancelled_at=now if status is OrderStatus.CANCELLED else None,
             completed_at=None, status_changed_at=now, created_at=now, updated_at=now, raw_ref=raw_ref,
         )
+        if order.subtotal.amount + shipping_fee.amount > MAX_MINOR_UNITS:
+            raise InvalidOrder("lines: the order total is too large to store", field="lines")
         if order.subtotal + shipping_fee < discount:
             raise InvalidOrder("discount: the order discount is larger than the lines and shipping together",
                                field="discount")

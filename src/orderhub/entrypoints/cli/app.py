@@ -16,11 +16,8 @@ from orderhub.bootstrap import OrderHub, bootstrap
 from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.access import Role
-from orderhub.entrypoints.cli.demo import run_demo
-from orderhub.entrypoints.cli.server import RunningServer
 from orderhub.service_layer.errors import ServiceError
 from orderhub.service_layer.handlers.tenancy import IssuedKey
-from orderhub.workers.runner import build_runner
 
 app = typer.Typer(help="OrderHub: one canonical order from every sales channel.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -180,6 +177,8 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ORDERHUB_
           port: Annotated[int | None, typer.Option(help="Port (ORDERHUB_PORT).")] = None,
           no_workers: Annotated[bool, typer.Option("--no-workers", help="API only.")] = False) -> None:
     """Serve the API, webhooks and docs, with the workers in the same process."""
+    # Imported here: uvicorn and FastAPI cost ~1 s, which every other command would pay.
+    from orderhub.entrypoints.cli.server import RunningServer  # noqa: PLC0415
     hub = _hub(upgrade=True)
     settings = hub.settings
     server = RunningServer(hub, host=host or settings.host, port=port or settings.port, workers=not no_workers)
@@ -193,6 +192,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ORDERHUB_
 @app.command()
 def worker() -> None:
     """Run the workers only (outbox relay…); any number may run against PostgreSQL."""
+    from orderhub.workers.runner import build_runner  # noqa: PLC0415 - see serve()
     hub = _hub(upgrade=True)
     console.print(f"OrderHub workers on {hub.engine.dialect.name}; Ctrl-C to stop")
     try:
@@ -262,6 +262,7 @@ def demo(orders: Annotated[int, typer.Option(help="How many orders to seed.")] =
          serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Keep serving after seeding.")] = True,
          as_json: JsonOpt = False) -> None:
     """Seed a demo tenant with realistic orders through the real API, then keep serving it."""
+    from orderhub.entrypoints.cli.demo import run_demo  # noqa: PLC0415 - see serve()
     run_demo(console, orders=orders, host=host, port=port, serve_after=serve_after, as_json=as_json)
 
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Query, Response, status
 
 from orderhub.domain import commands
 from orderhub.domain.audit import canonical_json
+from orderhub.domain.orders.states import OrderStatus
 from orderhub.entrypoints.api.deps import CanReadOrders, CanWriteOrders, Hub
 from orderhub.entrypoints.api.schemas import OrderEventIn, OrderEventOut, OrderIn, OrderOut, OrderPage, Timeline
 from orderhub.service_layer.queries import OrderFilter
@@ -46,14 +47,14 @@ def create_order(body: OrderIn, principal: CanWriteOrders, hub: Hub, response: R
 
 @router.get("", response_model=OrderPage)
 def list_orders(*, principal: CanReadOrders, hub: Hub,
-                status_: Annotated[str | None, Query(alias="status")] = None,
+                status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
                 channel: str | None = None, shop: str | None = None,
                 q: Annotated[str | None, Query(max_length=200, description="search ids, buyer, SKU")] = None,
                 cursor: str | None = None,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
     """List orders newest first; filter by status, channel, shop and free text ``q``."""
-    return hub.queries.list_orders(principal.tenant_id, OrderFilter(status=status_, channel=channel, shop=shop, q=q),
-                                   cursor=cursor, limit=limit)
+    flt = OrderFilter(status=status_.value if status_ else None, channel=channel, shop=shop, q=q)
+    return hub.queries.list_orders(principal.tenant_id, flt, cursor=cursor, limit=limit)
 
 
 @router.get("/{order_id}", response_model=OrderOut)
