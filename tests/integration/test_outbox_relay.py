@@ -333,11 +333,34 @@ def test_crashed_relays_lease_expires_and_another_relay_delivers(hub: OrderHub, 
     clock.advance(seconds=crashed.lease.total_seconds() + 1)
     assert survivor.run_once() == 1
     [row] = rows(hub, actor.tenant_id)
-    assert (row.status, row.attempts) == (queue.DONE, 0)
+    assert (row.status, row.attempts) == (queue.DONE, 1)  # the crashed try counts as an attempt
     assert len(receiver.requests) == 1
     # Had the crashed relay come back, its outcome would no longer be recorded.
     with hub.engine.connect().execution_options(**WRITE) as conn, conn.begin():
         assert not queue.finish(conn, outbox, row.id, worker_id="relay-crashed", values={"status": queue.DEAD})
+
+
+def test_a_message_that_kills_every_worker_is_dead_lettered(hub: OrderHub, actor: commands.Actor,
+                                                            receiver: Receiver, clock: FixedClock) -> None:
+    subscribe(hub, actor, receiver.url)
+    create_order(hub, actor)
+
+    def die(_request: httpx.Request) -> httpx.Response:
+        raise _Crash
+
+    policy = RetryPolicy(max_attempts=3)
+    with httpx.Client(transport=httpx.MockTransport(die)) as dying_client:
+        for n in range(policy.max_attempts):
+            relay = make_relay(hub, dying_client, worker_id=f"relay-{n}", policy=policy)
+            with pytest.raises(_Crash):
+                relay.run_once()
+            clock.advance(seconds=relay.lease.total_seconds() + 1)
+        last = make_relay(hub, dying_client, worker_id="relay-last", policy=policy)
+        assert last.run_once() == 1  # takes it over, sees the attempts used up, gives up without sending
+    [row] = rows(hub, actor.tenant_id)
+    assert (row.status, row.attempts) == (queue.DEAD, policy.max_attempts)
+    assert "lease expired" in row.last_error
+    assert receiver.requests == []
 
 
 def test_concurrent_relays_never_deliver_a_message_twice(hub: OrderHub, actor: commands.Actor,

@@ -150,6 +150,11 @@ class OutboxRelay:
                                        "(re-activate it and requeue dead messages to send)",
                               attempts=message.attempts)
             return
+        if message.attempts >= self.policy.max_attempts:
+            # Only reachable through lease takeovers: earlier holders kept dying on this message.
+            self._record_dead(message, f"gave up after {message.attempts} attempts: {message.last_error}",
+                              attempts=message.attempts)
+            return
         outcome = self._post(message, endpoint)
         if outcome.error is None:
             self._record_delivered(message)

@@ -7,6 +7,7 @@ when a read lock can't be upgraded. PostgreSQL goes through psycopg 3.
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,7 @@ def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
 
 
+@cache
 def insert_unless_duplicate(table: Table, dialect_name: str) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` on ``table`` for ``dialect_name``.
 
@@ -72,7 +74,8 @@ def insert_unless_duplicate(table: Table, dialect_name: str) -> Insert:
     about the duplicate from the row count and the transaction stays usable without the
     savepoint (two extra round trips on PostgreSQL) a failing INSERT would need. Other
     constraint violations (foreign key, NOT NULL) still raise. The row count is kept
-    (``preserve_rowcount``): SQLAlchemy drops it for INSERTs otherwise.
+    (``preserve_rowcount``): SQLAlchemy drops it for INSERTs otherwise. Built once per table
+    and dialect.
     """
     if dialect_name == "postgresql":
         return pg_insert(table).on_conflict_do_nothing().execution_options(preserve_rowcount=True)

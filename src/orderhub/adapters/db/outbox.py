@@ -65,6 +65,7 @@ class ClaimedMessage:
     payload: dict[str, Any]
     attempts: int
     locked_until: datetime
+    last_error: str | None = None
 
 
 def _endpoint(row: Row[Any]) -> WebhookEndpoint:
@@ -86,7 +87,7 @@ class SqlOutboxRepository:
         query = select(webhook_endpoints).where(webhook_endpoints.c.tenant_id == tenant_id)
         if active_only:
             query = query.where(webhook_endpoints.c.active.is_(True))
-        rows = self._conn.execute(query.order_by(webhook_endpoints.c.created_at)).all()
+        rows = self._conn.execute(query.order_by(webhook_endpoints.c.created_at, webhook_endpoints.c.id)).all()
         found = [_endpoint(r) for r in rows]
         if active_only:
             self._endpoints[tenant_id] = found
@@ -151,7 +152,7 @@ class SqlOutboxRepository:
                            where=outbox.c.kind.in_(list(kinds)))
         return tuple(ClaimedMessage(id=r.id, tenant_id=r.tenant_id, message_id=r.message_id, kind=r.kind,
                                     target=r.target, topic=r.topic, payload=r.payload, attempts=r.attempts,
-                                    locked_until=r.locked_until) for r in rows)
+                                    locked_until=r.locked_until, last_error=r.last_error) for r in rows)
 
     def mark_delivered(self, message: ClaimedMessage, *, worker_id: str, now: datetime) -> bool:
         """Record a successful delivery; False (nothing written) if the lease was lost meanwhile."""

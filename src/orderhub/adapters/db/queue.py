@@ -1,7 +1,7 @@
 """Claiming work from queue tables (outbox today; inbox and timers later).
 
-A queue table has ``id``, ``status``, ``next_attempt_at``, ``locked_by`` and
-``locked_until``. Claiming marks rows ``in_progress`` under a lease, in a short transaction
+A queue table has ``id``, ``status``, ``attempts``, ``last_error``, ``next_attempt_at``,
+``locked_by`` and ``locked_until``. Claiming marks rows ``in_progress`` under a lease, in a short transaction
 of its own, so the slow part (an HTTP call) runs outside any transaction; a worker that
 dies mid-way leaves rows whose lease expires and which another claimer takes over.
 
@@ -24,6 +24,7 @@ PENDING = "pending"
 IN_PROGRESS = "in_progress"
 DONE = "done"
 DEAD = "dead"
+LEASE_EXPIRED = "the lease expired while in progress: the worker stopped or crashed mid-way"
 
 
 def claim(conn: Connection, table: Table, *, worker_id: str, now: datetime, lease: timedelta,
@@ -38,12 +39,19 @@ def claim(conn: Connection, table: Table, *, worker_id: str, now: datetime, leas
               and_(c.status == IN_PROGRESS, c.locked_until < now))
     if where is not None:
         due = and_(due, where)
-    query = select(c.id).where(due).order_by(c.id).limit(limit)
+    query = select(c.id, c.status).where(due).order_by(c.id).limit(limit)
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    ids = list(conn.execute(query).scalars())
-    if not ids:
+    picked = conn.execute(query).all()
+    if not picked:
         return []
+    ids = [row.id for row in picked]
+    taken_over = [row.id for row in picked if row.status == IN_PROGRESS]
+    if taken_over:
+        # The previous holder died or hung mid-way: that counts as an attempt, so a message
+        # that crashes its worker every time still reaches the dead-letter state.
+        conn.execute(update(table).where(c.id.in_(taken_over)).values(
+            attempts=c.attempts + 1, last_error=LEASE_EXPIRED))
     conn.execute(update(table).where(c.id.in_(ids)).values(
         status=IN_PROGRESS, locked_by=worker_id, locked_until=now + lease))
     return list(conn.execute(select(table).where(c.id.in_(ids)).order_by(c.id)).all())
