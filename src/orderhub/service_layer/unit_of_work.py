@@ -18,11 +18,12 @@ from sqlalchemy import Connection, Engine
 from orderhub.adapters.db.audit import SqlAuditRepository
 from orderhub.adapters.db.engine import WRITE
 from orderhub.adapters.db.idempotency import SqlIdempotencyRepository
+from orderhub.adapters.db.journal import SqlJournal
 from orderhub.adapters.db.orders import SqlOrderRepository
 from orderhub.adapters.db.outbox import OutboxMessage, SqlOutboxRepository
 from orderhub.adapters.db.tenancy import SqlTenantRepository
 from orderhub.domain import ids
-from orderhub.domain.audit import AuditRecord, digest
+from orderhub.domain.audit import AuditRecord, digest, link
 from orderhub.domain.commands import Actor
 from orderhub.domain.events import Event
 from orderhub.domain.time import Clock, isoformat
@@ -41,6 +42,7 @@ class SqlAlchemyUnitOfWork:
     idempotency: SqlIdempotencyRepository
     audit: SqlAuditRepository
     outbox: SqlOutboxRepository
+    journal: SqlJournal
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
@@ -58,6 +60,7 @@ class SqlAlchemyUnitOfWork:
         self.idempotency = SqlIdempotencyRepository(self._conn)
         self.audit = SqlAuditRepository(self._conn)
         self.outbox = SqlOutboxRepository(self._conn)
+        self.journal = SqlJournal(self._conn)
         self._recorded = []
         return self
 
@@ -118,32 +121,38 @@ class SqlAlchemyUnitOfWork:
         if not events:
             return
         now = self.clock.now()
-        by_tenant: dict[str, list[tuple[AuditRecord, dict[str, Any]]]] = defaultdict(list)
-        messages: list[OutboxMessage] = []
+        by_tenant: dict[str, list[Event]] = defaultdict(list)
         for event in events:
-            payload = event.payload()
-            subject_type, subject_id = event.subject
-            from_status, to_status = event.statuses()
-            record = AuditRecord(
-                id=ids.new_id("aud"), tenant_id=event.tenant_id, subject_type=subject_type,
-                subject_id=subject_id, action=event.audit_action(), actor=self.actor.actor,
-                source=self.actor.source, trace_id=self.actor.trace_id, from_status=from_status,
-                to_status=to_status, reason=event.reason_text(), payload_digest=digest(payload),
-                occurred_at=now)
-            by_tenant[event.tenant_id].append((record, payload))
-            for endpoint in self.outbox.endpoints(event.tenant_id):
-                if endpoint.wants(record.action):
-                    message_id = ids.new_id("msg")
-                    messages.append(OutboxMessage(
-                        tenant_id=event.tenant_id, kind="webhook", target=endpoint.id, topic=record.action,
-                        message_id=message_id,
-                        payload={"id": message_id, "type": record.action, "tenant": event.tenant_id,
-                                 "subject": {"type": subject_type, "id": subject_id},
-                                 "occurred_at": isoformat(now), "audit_id": record.id, "data": payload}))
-        self.outbox.add(messages, now=now)
+            by_tenant[event.tenant_id].append(event)
         # Tenants in a fixed order so two multi-tenant transactions can't lock heads crosswise.
         for tenant_id in sorted(by_tenant):
-            self.audit.append(tenant_id, by_tenant[tenant_id])
+            # The head stays locked until commit; the endpoints come with it (one query).
+            head_seq, head_hash, endpoints = self.journal.lock(tenant_id)
+            records: list[tuple[AuditRecord, dict[str, Any]]] = []
+            messages: list[OutboxMessage] = []
+            for event in by_tenant[tenant_id]:
+                payload = event.payload()
+                subject_type, subject_id = event.subject
+                from_status, to_status = event.statuses()
+                record = AuditRecord(
+                    id=ids.new_id("aud"), tenant_id=tenant_id, subject_type=subject_type,
+                    subject_id=subject_id, action=event.audit_action(), actor=self.actor.actor,
+                    source=self.actor.source, trace_id=self.actor.trace_id, from_status=from_status,
+                    to_status=to_status, reason=event.reason_text(), payload_digest=digest(payload),
+                    occurred_at=now)
+                records.append((record, payload))
+                for endpoint in endpoints:
+                    if endpoint.wants(record.action):
+                        message_id = ids.new_id("msg")
+                        messages.append(OutboxMessage(
+                            tenant_id=tenant_id, kind="webhook", target=endpoint.id, topic=record.action,
+                            message_id=message_id,
+                            payload={"id": message_id, "type": record.action, "tenant": tenant_id,
+                                     "subject": {"type": subject_type, "id": subject_id},
+                                     "occurred_at": isoformat(now), "audit_id": record.id, "data": payload}))
+            entries = link([r for r, _ in records], head_seq=head_seq, head_hash=head_hash)
+            self.journal.write(tenant_id, [(e, p) for e, (_, p) in zip(entries, records, strict=True)], messages,
+                               now=now)
 
 
 class UnitOfWorkFactory:

@@ -7,10 +7,17 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from orderhub.adapters.db.tables import audit_events, tenants
 from orderhub.domain.audit import AuditEntry, AuditRecord, link
+
+# Built once: building a statement costs more CPU than SQLAlchemy's cached compile of it.
+_LOCK_HEAD = (select(tenants.c.audit_head_seq, tenants.c.audit_head_hash)
+              .where(tenants.c.id == bindparam("tenant_id")).with_for_update(key_share=True))
+_INSERT = insert(audit_events)
+_MOVE_HEAD = (update(tenants).where(tenants.c.id == bindparam("tenant_id"))
+              .values(audit_head_seq=bindparam("head_seq"), audit_head_hash=bindparam("head_hash")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +40,12 @@ def _stored(row: Row[Any]) -> StoredEntry:
     return StoredEntry(AuditEntry(_record(row), row.seq, row.prev_hash, row.hash), row.payload)
 
 
+def entry_row(entry: AuditEntry, payload: dict[str, Any]) -> dict[str, Any]:
+    """The ``audit_events`` row for ``entry`` and the payload stored beside it."""
+    return {**entry.record.body(entry.seq), "occurred_at": entry.record.occurred_at, "payload": payload,
+            "prev_hash": entry.prev_hash, "hash": entry.hash}
+
+
 class SqlAuditRepository:
     """Append and read audit entries on one connection."""
 
@@ -50,17 +63,12 @@ class SqlAuditRepository:
         """
         if not records:
             return []
-        head = self._conn.execute(
-            select(tenants.c.audit_head_seq, tenants.c.audit_head_hash)
-            .where(tenants.c.id == tenant_id).with_for_update(key_share=True)).one()
+        head = self._conn.execute(_LOCK_HEAD, {"tenant_id": tenant_id}).one()
         entries = link([r for r, _ in records], head_seq=head.audit_head_seq, head_hash=head.audit_head_hash)
-        self._conn.execute(insert(audit_events), [
-            {**entry.record.body(entry.seq), "occurred_at": entry.record.occurred_at, "payload": payload,
-             "prev_hash": entry.prev_hash, "hash": entry.hash}
-            for entry, (_, payload) in zip(entries, records, strict=True)])
+        self._conn.execute(_INSERT, [entry_row(entry, payload)
+                                     for entry, (_, payload) in zip(entries, records, strict=True)])
         last = entries[-1]
-        self._conn.execute(update(tenants).where(tenants.c.id == tenant_id)
-                           .values(audit_head_seq=last.seq, audit_head_hash=last.hash))
+        self._conn.execute(_MOVE_HEAD, {"tenant_id": tenant_id, "head_seq": last.seq, "head_hash": last.hash})
         return entries
 
     def head(self, tenant_id: str) -> tuple[int, str]:

@@ -73,6 +73,13 @@ def _endpoint(row: Row[Any]) -> WebhookEndpoint:
                            row.created_at)
 
 
+def outbox_row(message: OutboxMessage, *, now: datetime) -> dict[str, Any]:
+    """The ``outbox`` row queuing ``message`` for delivery (due immediately)."""
+    return {"tenant_id": message.tenant_id, "message_id": message.message_id or ids.new_id("msg"),
+            "kind": message.kind, "target": message.target, "topic": message.topic, "payload": message.payload,
+            "status": queue.PENDING, "attempts": 0, "next_attempt_at": now, "created_at": now}
+
+
 class SqlOutboxRepository:
     """Writes outbox rows and manages webhook subscriptions on one connection."""
 
@@ -113,10 +120,7 @@ class SqlOutboxRepository:
         """Queue ``messages`` for delivery (due immediately)."""
         if not messages:
             return
-        self._conn.execute(insert(outbox), [
-            {"tenant_id": m.tenant_id, "message_id": m.message_id or ids.new_id("msg"), "kind": m.kind,
-             "target": m.target, "topic": m.topic, "payload": m.payload, "status": queue.PENDING,
-             "attempts": 0, "next_attempt_at": now, "created_at": now} for m in messages])
+        self._conn.execute(insert(outbox), [outbox_row(m, now=now) for m in messages])
 
     def counts(self, tenant_id: str | None = None) -> dict[str, int]:
         """Number of outbox rows per status (for metrics and the CLI)."""

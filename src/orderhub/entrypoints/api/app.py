@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
+from fastapi_offline import FastAPIOffline
 
 from orderhub import __version__
 from orderhub.bootstrap import OrderHub
@@ -24,7 +25,8 @@ Errors are `application/problem+json` with a stable `code`."""
 
 def create_app(hub: OrderHub) -> FastAPI:
     """Build the HTTP application around ``hub``."""
-    app = FastAPI(title="OrderHub", version=__version__, description=DESCRIPTION)
+    # Docs assets (Swagger UI, ReDoc) are served from the installed package: no CDN at run time.
+    app = FastAPIOffline(title="OrderHub", version=__version__, description=DESCRIPTION)
     app.state.hub = hub
     errors.install(app)
     app.include_router(orders.router)
