@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -40,10 +41,10 @@ class RunningServer:
     def wait(self) -> None:
         """Block until the server stops (Ctrl-C / SIGTERM)."""
         try:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
-        except KeyboardInterrupt:
-            pass
+            # Ctrl-C is the normal way to stop: fall through to a clean shutdown.
+            with contextlib.suppress(KeyboardInterrupt):
+                while self._thread.is_alive():
+                    self._thread.join(0.5)
         finally:
             self.stop()
 
