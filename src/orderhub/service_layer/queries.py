@@ -6,11 +6,12 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, or_, select, text
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, or_, select, text
 
 from orderhub.adapters.db.audit import SqlAuditRepository, StoredEntry
 from orderhub.adapters.db.outbox import SqlOutboxRepository, WebhookEndpoint
@@ -58,6 +59,31 @@ def _line(row: Any, currency: str) -> dict[str, Any]:
             "total": _money(gross - row.discount_minor + row.tax_minor, currency)}
 
 
+_LINE_COLUMNS = ("line_no", "sku", "title", "quantity", "unit_price_minor", "discount_minor", "tax_minor")
+# One order and its lines (one row per line, in line order) in one query, built once.
+_ORDER_WITH_LINES = (
+    select(orders, *(order_lines.c[name].label(f"line_{name}") for name in _LINE_COLUMNS))
+    .select_from(orders.outerjoin(order_lines, and_(order_lines.c.tenant_id == orders.c.tenant_id,
+                                                    order_lines.c.order_id == orders.c.id)))
+    .where(orders.c.tenant_id == bindparam("tenant_id"), orders.c.id == bindparam("order_id"))
+    .order_by(order_lines.c.line_no))
+
+
+class _JoinedLine:
+    """The line columns of an ``_ORDER_WITH_LINES`` row, under their own names."""
+
+    __slots__ = ("discount_minor", "line_no", "quantity", "sku", "tax_minor", "title", "unit_price_minor")
+
+    def __init__(self, row: Any) -> None:
+        self.line_no = row.line_line_no
+        self.sku = row.line_sku
+        self.title = row.line_title
+        self.quantity = row.line_quantity
+        self.unit_price_minor = row.line_unit_price_minor
+        self.discount_minor = row.line_discount_minor
+        self.tax_minor = row.line_tax_minor
+
+
 @dataclass(frozen=True, slots=True)
 class OrderFilter:
     """Filters of ``GET /orders``."""
@@ -91,8 +117,16 @@ class Queries:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def _connect(self) -> Connection:
-        return self._engine.connect()
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A connection for reads. Its transaction ends with COMMIT, not the pool's ROLLBACK
+        (it wrote nothing, so both end it the same way): on psycopg 3 a ROLLBACK also
+        deallocates every prepared statement of the connection, which the commands that use
+        it next would then have to prepare again."""
+        with self._engine.connect() as conn:
+            yield conn
+            if conn.in_transaction():
+                conn.commit()
 
     # ------------------------------------------------------------------ auth
     def authenticate(self, plain_key: str) -> ApiKeyRecord | None:
@@ -157,11 +191,12 @@ class Queries:
         """One order with its lines (and, as later features land, shipments, cases and
         reservations). Raises OrderNotFound for unknown ids and other tenants' orders."""
         with self._connect() as conn:
-            row = conn.execute(select(orders).where(orders.c.tenant_id == tenant_id, orders.c.id == order_id)).first()
-            if row is None:
-                raise OrderNotFound(f"order {order_id!r} not found")
-            view = _order_summary(row)
-            view["lines"] = [_line(ln, row.currency) for ln in self._lines_for(conn, tenant_id, [order_id])[order_id]]
+            rows = conn.execute(_ORDER_WITH_LINES, {"tenant_id": tenant_id, "order_id": order_id}).all()
+        if not rows:
+            raise OrderNotFound(f"order {order_id!r} not found")
+        view = _order_summary(rows[0])
+        currency = rows[0].currency
+        view["lines"] = [_line(_JoinedLine(r), currency) for r in rows if r.line_line_no is not None]
         view.update({"shipments": [], "aftersales": [], "reservations": []})
         return view
 

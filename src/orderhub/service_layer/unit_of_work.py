@@ -18,12 +18,11 @@ from sqlalchemy import Connection, Engine
 from orderhub.adapters.db.audit import SqlAuditRepository
 from orderhub.adapters.db.engine import WRITE
 from orderhub.adapters.db.idempotency import SqlIdempotencyRepository
-from orderhub.adapters.db.journal import SqlJournal
 from orderhub.adapters.db.orders import SqlOrderRepository
 from orderhub.adapters.db.outbox import OutboxMessage, SqlOutboxRepository
 from orderhub.adapters.db.tenancy import SqlTenantRepository
 from orderhub.domain import ids
-from orderhub.domain.audit import AuditRecord, digest, link
+from orderhub.domain.audit import AuditRecord, digest
 from orderhub.domain.commands import Actor
 from orderhub.domain.events import Event
 from orderhub.domain.time import Clock, isoformat
@@ -42,7 +41,6 @@ class SqlAlchemyUnitOfWork:
     idempotency: SqlIdempotencyRepository
     audit: SqlAuditRepository
     outbox: SqlOutboxRepository
-    journal: SqlJournal
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
@@ -55,12 +53,12 @@ class SqlAlchemyUnitOfWork:
     def __enter__(self) -> Self:
         self._conn = self._engine.connect().execution_options(**WRITE)
         self._conn.begin()
-        self.orders = SqlOrderRepository(self._conn)
         self.tenants = SqlTenantRepository(self._conn)
         self.idempotency = SqlIdempotencyRepository(self._conn)
         self.audit = SqlAuditRepository(self._conn)
+        # On PostgreSQL the order writes also lock the audit chain head (one round trip less).
+        self.orders = SqlOrderRepository(self._conn, locked_heads=self.audit.locked_heads)
         self.outbox = SqlOutboxRepository(self._conn)
-        self.journal = SqlJournal(self._conn)
         self._recorded = []
         return self
 
@@ -126,8 +124,12 @@ class SqlAlchemyUnitOfWork:
             by_tenant[event.tenant_id].append(event)
         # Tenants in a fixed order so two multi-tenant transactions can't lock heads crosswise.
         for tenant_id in sorted(by_tenant):
-            # The head stays locked until commit; the endpoints come with it (one query).
-            head_seq, head_hash, endpoints = self.journal.lock(tenant_id)
+            # The head stays locked until commit; the subscriptions come with it (one query),
+            # unless a combined statement already locked it and this transaction left them as
+            # they were.
+            head = self.audit.locked_heads.get(tenant_id)
+            if head is None or tenant_id in self.outbox.endpoints_changed:
+                head = self.audit.lock_head(tenant_id)
             records: list[tuple[AuditRecord, dict[str, Any]]] = []
             messages: list[OutboxMessage] = []
             for event in by_tenant[tenant_id]:
@@ -141,18 +143,17 @@ class SqlAlchemyUnitOfWork:
                     to_status=to_status, reason=event.reason_text(), payload_digest=digest(payload),
                     occurred_at=now)
                 records.append((record, payload))
-                for endpoint in endpoints:
-                    if endpoint.wants(record.action):
+                for subscription in head.subscriptions:
+                    if subscription.wants(record.action):
                         message_id = ids.new_id("msg")
                         messages.append(OutboxMessage(
-                            tenant_id=tenant_id, kind="webhook", target=endpoint.id, topic=record.action,
+                            tenant_id=tenant_id, kind="webhook", target=subscription.endpoint_id,
+                            topic=record.action,
                             message_id=message_id,
                             payload={"id": message_id, "type": record.action, "tenant": tenant_id,
                                      "subject": {"type": subject_type, "id": subject_id},
                                      "occurred_at": isoformat(now), "audit_id": record.id, "data": payload}))
-            entries = link([r for r, _ in records], head_seq=head_seq, head_hash=head_hash)
-            self.journal.write(tenant_id, [(e, p) for e, (_, p) in zip(entries, records, strict=True)], messages,
-                               now=now)
+            self.audit.append(tenant_id, records, head=(head.seq, head.hash), messages=messages, now=now)
 
 
 class UnitOfWorkFactory:

@@ -26,6 +26,15 @@ class IdempotencyRecord:
     resource_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class IdempotencyClaim:
+    """A key to claim for a resource about to be created (see ``SqlOrderRepository.add``)."""
+
+    scope: str
+    key: str
+    request_hash: str
+
+
 class SqlIdempotencyRepository:
     """Idempotency keys per tenant and scope (e.g. ``orders.create``)."""
 

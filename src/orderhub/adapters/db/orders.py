@@ -11,9 +11,12 @@ from typing import Any
 from sqlalchemy import Connection, Insert, Row, Select, Update, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from orderhub.adapters.db import combined
+from orderhub.adapters.db.audit import LockedHead
 from orderhub.adapters.db.engine import insert_unless_duplicate
 from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
-from orderhub.adapters.db.tables import order_event_keys, order_lines, orders
+from orderhub.adapters.db.idempotency import IdempotencyClaim, IdempotencyRecord, SqlIdempotencyRepository
+from orderhub.adapters.db.tables import idempotency_keys, order_event_keys, order_lines, orders
 from orderhub.domain.money import Money
 from orderhub.domain.orders.model import Address, Buyer, Order, OrderLine
 from orderhub.domain.orders.states import OrderStatus, PaymentStatus
@@ -78,38 +81,117 @@ def _applied_keys(value: Any) -> set[str]:
     return set(json.loads(value) if isinstance(value, str) else value)
 
 
-class SqlOrderRepository:
-    """Orders of any tenant, on one connection (inside the unit of work's transaction)."""
+def _line_rows(order: Order) -> list[dict[str, Any]]:
+    return [{"tenant_id": order.tenant_id, "order_id": order.id, "line_no": ln.line_no, "sku": ln.sku,
+             "title": ln.title, "quantity": ln.quantity, "unit_price_minor": ln.unit_price.amount,
+             "discount_minor": ln.discount.amount, "tax_minor": ln.tax.amount} for ln in order.lines]
 
-    def __init__(self, conn: Connection) -> None:
+
+def _failed_table(exc: IntegrityError) -> str | None:
+    """The table whose constraint failed (PostgreSQL reports it; a combined statement writes
+    several, and each maps to its own error as the separate statements did)."""
+    table: str | None = getattr(getattr(exc.orig, "diag", None), "table_name", None)
+    return table
+
+
+def _already_exists(order: Order) -> DuplicateKeyError:
+    return DuplicateKeyError(f"an order for {order.channel}/{order.shop}/{order.external_id} already exists",
+                             entity="order", key=order.id)
+
+
+def _key_taken(key: str) -> DuplicateKeyError:
+    return DuplicateKeyError(f"Idempotency-Key {key!r} is being used by a concurrent request",
+                             entity="idempotency_key", key=key)
+
+
+def _event_key_taken(order: Order) -> DuplicateKeyError:
+    return DuplicateKeyError(f"event key already applied to order {order.id} by a concurrent request",
+                             entity="order_event_key", key=order.id)
+
+
+class SqlOrderRepository:
+    """Orders of any tenant, on one connection (inside the unit of work's transaction).
+
+    Given ``locked_heads`` (the unit of work's registry of audit chain heads this
+    transaction holds), on PostgreSQL ``add`` and ``save`` write with one combined
+    statement that also locks the tenant's chain head and records it there (see
+    ``combined``); otherwise, and on SQLite, they run the separate statements.
+    """
+
+    def __init__(self, conn: Connection, *, locked_heads: dict[str, LockedHead] | None = None) -> None:
         self._conn = conn
         self._q = _statements(conn.dialect.name)
+        self._locked_heads = locked_heads if conn.dialect.name == "postgresql" else None
         self.seen: dict[str, Order] = {}
 
-    def add(self, order: Order) -> None:
+    def add(self, order: Order, *, idempotency: IdempotencyClaim | None = None) -> IdempotencyRecord | None:
         """Insert a new order with its lines; raise DuplicateKeyError when it already exists.
 
-        After a DuplicateKeyError nothing of the order was written and the transaction is
-        still usable.
+        With ``idempotency``, first claim that key for the order: when the key was used
+        before, nothing is written and its record is returned; when a concurrent request
+        holds it, DuplicateKeyError (entity ``idempotency_key``) is raised. After a
+        duplicate nothing of the call was written and the transaction is still usable.
+        (Any other integrity error, such as an unknown tenant, is reported as
+        DuplicateKeyError too, as it always was; on PostgreSQL it leaves the transaction
+        unusable.)
         """
+        heads = self._locked_heads
+        if heads is not None and not order.new_event_keys:
+            return self._add_combined(order, idempotency, heads)
+        if idempotency is not None:
+            keys = SqlIdempotencyRepository(self._conn)
+            previous = keys.get(order.tenant_id, idempotency.scope, idempotency.key)
+            if previous is not None:
+                return previous
+            keys.add(order.tenant_id, idempotency.scope, idempotency.key, idempotency.request_hash, order.id,
+                     now=order.created_at)
         try:
             inserted = self._conn.execute(self._q.insert_order, self._row(order)).rowcount
             if inserted == 1:
-                self._conn.execute(self._q.insert_lines, [
-                    {"tenant_id": order.tenant_id, "order_id": order.id, "line_no": ln.line_no, "sku": ln.sku,
-                     "title": ln.title, "quantity": ln.quantity, "unit_price_minor": ln.unit_price.amount,
-                     "discount_minor": ln.discount.amount, "tax_minor": ln.tax.amount}
-                    for ln in order.lines])
+                self._conn.execute(self._q.insert_lines, _line_rows(order))
         except IntegrityError as exc:  # not a duplicate (those are skipped): e.g. an unknown tenant
-            raise DuplicateKeyError(
-                f"an order for {order.channel}/{order.shop}/{order.external_id} already exists",
-                entity="order", key=order.id) from exc
+            raise _already_exists(order) from exc
         if inserted != 1:
-            raise DuplicateKeyError(
-                f"an order for {order.channel}/{order.shop}/{order.external_id} already exists",
-                entity="order", key=order.id)
+            if idempotency is not None:  # all or nothing: give back the key this call claimed
+                self._release(order.tenant_id, idempotency)
+            raise _already_exists(order)
         self._flush_keys(order)
         self.seen[order.id] = order
+        return None
+
+    def _add_combined(self, order: Order, idempotency: IdempotencyClaim | None,
+                      heads: dict[str, LockedHead]) -> IdempotencyRecord | None:
+        params: dict[str, Any] = {"tenant_id": order.tenant_id, "order_id": order.id,
+                                  "order": combined.order_json(self._row(order)), "lines": _line_rows(order)}
+        if idempotency is not None:
+            params.update(key_scope=idempotency.scope, key_key=idempotency.key,
+                          key_request_hash=idempotency.request_hash, key_created_at=order.created_at)
+        try:
+            rows = self._conn.execute(combined.create(idempotency is not None), params).all()
+        except IntegrityError as exc:  # not a duplicate (those are skipped): e.g. an unknown tenant
+            if idempotency is not None and _failed_table(exc) == idempotency_keys.name:
+                raise _key_taken(idempotency.key) from exc
+            raise _already_exists(order) from exc
+        first = rows[0]
+        if idempotency is not None:
+            if first.previous_resource_id is not None:
+                return IdempotencyRecord(first.previous_request_hash, first.previous_resource_id)
+            if not first.claimed:
+                raise _key_taken(idempotency.key)
+        if not first.inserted:
+            if idempotency is not None:  # all or nothing: give back the key this call claimed
+                self._release(order.tenant_id, idempotency)
+            raise _already_exists(order)
+        head = combined.locked_head(rows)
+        if head is not None:
+            heads[order.tenant_id] = head
+        self.seen[order.id] = order
+        return None
+
+    def _release(self, tenant_id: str, idempotency: IdempotencyClaim) -> None:
+        self._conn.execute(delete(idempotency_keys).where(
+            idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.scope == idempotency.scope,
+            idempotency_keys.c.key == idempotency.key))
 
     def get(self, tenant_id: str, order_id: str) -> Order | None:
         """Load one order of ``tenant_id`` (None when it isn't there)."""
@@ -121,7 +203,13 @@ class SqlOrderRepository:
         return order
 
     def save(self, order: Order, *, loaded_version: int) -> None:
-        """Write back a changed order if nobody else changed it since ``loaded_version``."""
+        """Write back a changed order if nobody else changed it since ``loaded_version``,
+        with the event keys it applied; raise StaleVersionError, or DuplicateKeyError when a
+        concurrent request already stored one of those keys (the update itself stays)."""
+        heads = self._locked_heads
+        if heads is not None and order.version != loaded_version and len(order.new_event_keys) <= 1:
+            self._save_combined(order, loaded_version, heads)
+            return
         if order.version != loaded_version:
             values = self._row(order)
             for key in _IMMUTABLE:
@@ -132,6 +220,32 @@ class SqlOrderRepository:
                 raise StaleVersionError(f"order {order.id} was changed by someone else; reload and retry",
                                         entity="order", key=order.id)
         self._flush_keys(order)
+
+    def _save_combined(self, order: Order, loaded_version: int, heads: dict[str, LockedHead]) -> None:
+        values = self._row(order)
+        for key in _IMMUTABLE:
+            del values[key]
+        params = {f"set_{name}": value for name, value in values.items()}
+        params.update(where_tenant_id=order.tenant_id, where_id=order.id, where_version=loaded_version,
+                      head_tenant_id=order.tenant_id)
+        if order.new_event_keys:
+            params.update(event_key=order.new_event_keys[0], key_created_at=order.updated_at)
+        try:
+            rows = self._conn.execute(combined.save(tuple(values), bool(order.new_event_keys)), params).all()
+        except IntegrityError as exc:  # not a duplicate (those are skipped): e.g. an unknown order
+            if _failed_table(exc) == order_event_keys.name:
+                raise _event_key_taken(order) from exc
+            raise
+        first = rows[0]
+        if not first.updated:
+            raise StaleVersionError(f"order {order.id} was changed by someone else; reload and retry",
+                                    entity="order", key=order.id)
+        if order.new_event_keys and not first.key_inserted:
+            raise _event_key_taken(order)
+        head = combined.locked_head(rows)
+        if head is not None:
+            heads[order.tenant_id] = head
+        order.new_event_keys.clear()
 
     def _flush_keys(self, order: Order) -> None:
         if not order.new_event_keys:
@@ -145,15 +259,13 @@ class SqlOrderRepository:
                     break
                 inserted.append(key)
         except IntegrityError as exc:  # not a duplicate (those are skipped): e.g. an unknown order
-            raise DuplicateKeyError(f"event key already applied to order {order.id} by a concurrent request",
-                                    entity="order_event_key", key=order.id) from exc
+            raise _event_key_taken(order) from exc
         if len(inserted) != len(order.new_event_keys):
             if inserted:  # all or nothing, as before: take back the keys this call did write
                 self._conn.execute(delete(order_event_keys).where(
                     order_event_keys.c.tenant_id == order.tenant_id, order_event_keys.c.order_id == order.id,
                     order_event_keys.c.event_key.in_(inserted)))
-            raise DuplicateKeyError(f"event key already applied to order {order.id} by a concurrent request",
-                                    entity="order_event_key", key=order.id)
+            raise _event_key_taken(order)
         order.new_event_keys.clear()
 
     @staticmethod

@@ -32,12 +32,29 @@ class WebhookEndpoint:
 
     def wants(self, topic: str) -> bool:
         """True when this endpoint subscribed to ``topic`` (exactly, by prefix ``order.*``, or ``*``)."""
-        for pattern in self.events:
-            if pattern in ("*", topic):
-                return True
-            if pattern.endswith(".*") and topic.startswith(pattern[:-1]):
-                return True
-        return False
+        return wants(self.events, topic)
+
+
+def wants(events: Sequence[str], topic: str) -> bool:
+    """True when a subscription to ``events`` covers ``topic`` (exactly, by prefix ``order.*``, or ``*``)."""
+    for pattern in events:
+        if pattern in ("*", topic):
+            return True
+        if pattern.endswith(".*") and topic.startswith(pattern[:-1]):
+            return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """What a commit needs of an active webhook endpoint to route outbox rows to it."""
+
+    endpoint_id: str
+    events: tuple[str, ...]
+
+    def wants(self, topic: str) -> bool:
+        """True when the endpoint subscribed to ``topic`` (see ``WebhookEndpoint.wants``)."""
+        return wants(self.events, topic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +103,8 @@ class SqlOutboxRepository:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._endpoints: dict[str, list[WebhookEndpoint]] = {}
+        # Tenants whose subscriptions this transaction changed: endpoints read earlier are stale.
+        self.endpoints_changed: set[str] = set()
 
     def endpoints(self, tenant_id: str, *, active_only: bool = True) -> list[WebhookEndpoint]:
         """The tenant's webhook endpoints (cached for the life of the transaction)."""
@@ -114,6 +133,7 @@ class SqlOutboxRepository:
             tenant_id=tenant_id, id=endpoint.id, url=url, secret=secret, events=list(events), active=True,
             created_at=now))
         self._endpoints.pop(tenant_id, None)
+        self.endpoints_changed.add(tenant_id)
         return endpoint
 
     def add(self, messages: Sequence[OutboxMessage], *, now: datetime) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
+from orderhub.adapters.db.idempotency import IdempotencyClaim, IdempotencyRecord
 from orderhub.domain.commands import ApplyOrderEvent, CreateOrder
 from orderhub.domain.errors import InvalidOrder
 from orderhub.domain.money import Money, currency_exponent
@@ -91,32 +92,42 @@ def create_order(cmd: CreateOrder, uow: SqlAlchemyUnitOfWork) -> OrderCreateResu
     different body raises IdempotencyKeyReused; an existing order without the key raises
     OrderAlreadyExists.
     """
+    def replay(previous: IdempotencyRecord) -> OrderCreateResult:
+        if previous.request_hash != cmd.request_hash:
+            raise IdempotencyKeyReused(
+                f"Idempotency-Key {cmd.idempotency_key!r} was already used with a different request "
+                "body; use a new key for a new order", extra={"order_id": previous.resource_id})
+        return OrderCreateResult(previous.resource_id, created=False)
+
     def attempt() -> OrderCreateResult:
         with uow:
             uow.act_as(cmd.actor)
             tenant = cmd.actor.tenant_id
-            if cmd.idempotency_key is not None:
-                previous = uow.idempotency.get(tenant, CREATE_SCOPE, cmd.idempotency_key)
-                if previous is not None:
-                    if previous.request_hash != cmd.request_hash:
-                        raise IdempotencyKeyReused(
-                            f"Idempotency-Key {cmd.idempotency_key!r} was already used with a different request "
-                            "body; use a new key for a new order", extra={"order_id": previous.resource_id})
-                    return OrderCreateResult(previous.resource_id, created=False)
-            order = build_order(cmd, now_uow=uow)
             try:
+                order = build_order(cmd, now_uow=uow)
+            except Exception:
+                # A used Idempotency-Key answers before validation does (validating first only
+                # saves a round trip on the way in): replay it if it was used, else the error.
                 if cmd.idempotency_key is not None:
-                    # Claim the key before inserting the order: a concurrent request with the same
-                    # key then waits on the key's unique index and retries (finding this order),
-                    # instead of colliding on the order row as OrderAlreadyExists.
-                    uow.idempotency.add(tenant, CREATE_SCOPE, cmd.idempotency_key, cmd.request_hash or "",
-                                        order.id, now=order.created_at)
-                uow.orders.add(order)
+                    previous = uow.idempotency.get(tenant, CREATE_SCOPE, cmd.idempotency_key)
+                    if previous is not None:
+                        return replay(previous)
+                raise
+            claim = None
+            if cmd.idempotency_key is not None:
+                # The key is claimed before the order is inserted: a concurrent request with the
+                # same key then waits on the key's unique index and retries (finding this order),
+                # instead of colliding on the order row as OrderAlreadyExists.
+                claim = IdempotencyClaim(CREATE_SCOPE, cmd.idempotency_key, cmd.request_hash or "")
+            try:
+                previous = uow.orders.add(order, idempotency=claim)
             except DuplicateKeyError as exc:
                 if exc.entity == "order":
                     raise OrderAlreadyExists(exc.message, extra={"order_id": order.id}) from exc
                 # The key was claimed by a concurrent request: retrying finds its record.
                 raise ConcurrencyConflict(exc.message) from exc
+            if previous is not None:
+                return replay(previous)
             uow.commit()
             return OrderCreateResult(order.id, created=True)
 
