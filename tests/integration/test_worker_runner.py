@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -23,7 +22,8 @@ from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.time import FixedClock
 from orderhub.workers.runner import Worker, WorkerRunner, build_runner, build_workers
-from tests.integration.test_outbox_relay import SECRET, Receiver, create_order, verify_signature
+from tests.integration.test_outbox_relay import create_order
+from tests.integration.webhook_receiver import SECRET, Receiver, verify_signature
 
 
 class CountingWorker:
@@ -47,20 +47,6 @@ class CountingWorker:
 
     def close(self) -> None:
         self.closed = True
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rcv = Receiver()
-    rcv.start()
-    yield rcv
-    rcv.close()
-
-
-@pytest.fixture
-def http() -> Iterator[httpx.Client]:
-    with httpx.Client(trust_env=False) as client:
-        yield client
 
 
 def lease_holders(engine: Engine) -> dict[str, str]:
