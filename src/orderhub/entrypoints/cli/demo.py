@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import sys
+from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -58,6 +59,17 @@ def seed(client: httpx.Client, count: int, console: Console) -> dict[str, int]:
     return stats
 
 
+def _command() -> str:
+    """How this ``orderhub`` was invoked, so the hint can be pasted (e.g. ``.venv/bin/orderhub``)."""
+    script = Path(sys.argv[0])
+    if script.name != "orderhub":
+        return "orderhub"
+    try:
+        return str(script.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def run_demo(console: Console, *, orders: int, host: str | None, port: int | None, serve_after: bool,
              as_json: bool) -> None:
     """Start OrderHub on SQLite (or the configured database), seed it through HTTP, keep serving."""
@@ -89,7 +101,7 @@ def run_demo(console: Console, *, orders: int, host: str | None, port: int | Non
                 f"try:\n"
                 f"  curl -H 'Authorization: Bearer {issued.api_key}' '{server.url}/api/v1/orders?status=shipped'\n"
                 f"  curl -H 'Authorization: Bearer {issued.api_key}' {server.url}/api/v1/orders/{sample}/timeline\n"
-                f"  orderhub audit verify\n\nCtrl-C to stop.", title="ready"))
+                f"  {_command()} audit verify\n\nCtrl-C to stop.", title="ready"))
         if serve_after:
             server.wait()
         else:
