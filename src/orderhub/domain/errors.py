@@ -66,3 +66,16 @@ class InvalidTime(DomainError):
     """Raised when a timestamp is naive (no timezone) where an aware UTC time is required."""
 
     code = "invalid_time"
+
+
+class InvalidEventKey(DomainError):
+    """Raised when an order event's dedup key is blank, too long or has control characters."""
+
+    code = "invalid_event_key"
+
+
+class EventKeyReused(DomainError):
+    """Raised when an order event's dedup key was already used for a different event type
+    on the same order (a replay must repeat the same event)."""
+
+    code = "event_key_reused"

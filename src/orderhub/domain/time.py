@@ -43,7 +43,10 @@ def ensure_utc(value: datetime, *, field: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidTime(f"{field}: timestamp has no timezone; send ISO 8601 with an offset, "
                           "e.g. 2026-11-21T10:00:00+08:00", field=field)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise InvalidTime(f"{field}: {value.isoformat()} is out of the supported range", field=field) from exc
 
 
 def isoformat(value: datetime) -> str:

@@ -7,17 +7,25 @@ Everything here is pure: no I/O, no clock (times are parameters), no framework.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from orderhub.domain import ids
-from orderhub.domain.errors import InvalidOrder, InvalidTransition, VersionMismatch
+from orderhub.domain.errors import (
+    EventKeyReused,
+    InvalidEventKey,
+    InvalidOrder,
+    InvalidTime,
+    InvalidTransition,
+    VersionMismatch,
+)
 from orderhub.domain.events import Event, OrderCreated, OrderEventApplied, OrderEventIgnoredStale
 from orderhub.domain.money import MAX_MINOR_UNITS, Money
 from orderhub.domain.orders.states import (
     CONTROL_EVENTS,
     HOLDABLE,
+    PROGRESS_RANK,
     PROGRESS_TARGET,
     OrderEventType,
     OrderStatus,
@@ -29,6 +37,18 @@ from orderhub.domain.time import ensure_utc
 
 MAX_QUANTITY = 1_000_000
 MAX_LINES = 500
+MAX_EVENT_KEY = 150
+# How far an event's own clock may run ahead of ours, or behind the order's placement.
+CLOCK_SKEW = timedelta(minutes=10)
+# Applied keys are remembered together with the event type they were used for, joined by
+# the ASCII unit separator (keys may not contain control characters).
+_KEY_SEPARATOR = "\x1f"
+
+
+def _check_event_key(key: str) -> None:
+    if not key.strip() or len(key) > MAX_EVENT_KEY or any(ord(ch) < 32 or ord(ch) == 127 for ch in key):
+        raise InvalidEventKey(f"key: event keys are 1–{MAX_EVENT_KEY} printable characters, got {key[:40]!r}",
+                              field="key")
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,18 +210,31 @@ class Order:
         placed = ensure_utc(placed_at, field="placed_at")
         paid = ensure_utc(paid_at, field="paid_at") if paid_at is not None else None
         now = ensure_utc(now, field="now")
+        if placed > now + CLOCK_SKEW:
+            raise InvalidOrder(f"placed_at: {placed.isoformat()} is in the future", field="placed_at")
+        if paid is not None and status is OrderStatus.PENDING_PAYMENT:
+            raise InvalidOrder("paid_at: an order pending payment has no payment time; send status 'paid' "
+                               "or leave paid_at out", field="paid_at")
+        if paid is not None and not placed - CLOCK_SKEW <= paid <= now + CLOCK_SKEW:
+            raise InvalidOrder(f"paid_at: {paid.isoformat()} is before placed_at or in the future", field="paid_at")
         paid_statuses = {OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED}
         payment = PaymentStatus.UNPAID if status in paid_statuses and paid is None else PaymentStatus.PAID
         if payment is PaymentStatus.PAID and paid is None:
             paid = placed
+        # An order that arrives already further along gets the stamps of the steps it skipped
+        # (when OrderHub learnt of them: the channel didn't say).
+        rank = PROGRESS_RANK.get(status, 0)
+        shipped = now if rank >= PROGRESS_RANK[OrderStatus.PARTIALLY_SHIPPED] else None
+        delivered = now if rank >= PROGRESS_RANK[OrderStatus.DELIVERED] else None
+        completed = now if status is OrderStatus.COMPLETED else None
         order = cls(
             id=ids.order_id(tenant_id, channel, shop, external_id), tenant_id=tenant_id,
             channel=channel, shop=shop, external_id=external_id, currency=currency, status=status,
             payment_status=payment, lines=list(lines), shipping_fee=shipping_fee, discount=discount,
             buyer=buyer, shipping_address=shipping_address, tags=tuple(dict.fromkeys(tags)),
-            channel_status=channel_status, placed_at=placed, paid_at=paid, shipped_at=None,
-            delivered_at=None, cancelled_at=now if status is OrderStatus.CANCELLED else None,
-            completed_at=None, status_changed_at=now, created_at=now, updated_at=now, raw_ref=raw_ref,
+            channel_status=channel_status, placed_at=placed, paid_at=paid, shipped_at=shipped,
+            delivered_at=delivered, cancelled_at=now if status is OrderStatus.CANCELLED else None,
+            completed_at=completed, status_changed_at=now, created_at=now, updated_at=now, raw_ref=raw_ref,
         )
         if order.subtotal.amount + shipping_fee.amount > MAX_MINOR_UNITS:
             raise InvalidOrder("lines: the order total is too large to store", field="lines")
@@ -240,8 +273,20 @@ class Order:
         """
         now = ensure_utc(now, field="now")
         occurred_at = ensure_utc(event.occurred_at, field="occurred_at")
-        if event.key is not None and event.key in self.applied_event_keys:
-            return ApplyOutcome.DUPLICATE
+        token = None
+        if event.key is not None:
+            _check_event_key(event.key)
+            token = f"{event.key}{_KEY_SEPARATOR}{event.type.value}"
+            if token in self.applied_event_keys:
+                return ApplyOutcome.DUPLICATE
+            used_for = [k.rpartition(_KEY_SEPARATOR)[2] for k in self.applied_event_keys
+                        if k.rpartition(_KEY_SEPARATOR)[0] == event.key]
+            if used_for:
+                raise EventKeyReused(f"key {event.key!r} was already used for a {used_for[0]!r} event on order "
+                                     f"{self.id}; use a new key for a new event", field="key")
+        if occurred_at > now + CLOCK_SKEW or occurred_at < self.placed_at - CLOCK_SKEW:
+            raise InvalidTime(f"occurred_at: {occurred_at.isoformat()} is outside the order's life (placed "
+                              f"{self.placed_at.isoformat()}, now {now.isoformat()})", field="occurred_at")
         if event.expected_version is not None and event.expected_version != self.version:
             raise VersionMismatch(
                 f"order {self.id} is at version {self.version}, not {event.expected_version}; "
@@ -252,9 +297,9 @@ class Order:
         else:
             outcome = self._apply_progress(event, occurred_at)
 
-        if event.key is not None:
-            self.applied_event_keys.add(event.key)
-            self.new_event_keys.append(event.key)
+        if token is not None:
+            self.applied_event_keys.add(token)
+            self.new_event_keys.append(token)
         if outcome in (ApplyOutcome.APPLIED, ApplyOutcome.IGNORED_STALE):
             self.version += 1
             self.updated_at = now
@@ -350,6 +395,10 @@ class Order:
             ))
             return ApplyOutcome.IGNORED_STALE
         return self._move(target, event, occurred_at)
+
+    def used_event_keys(self) -> set[str]:
+        """The dedup keys of events applied to this order (without the event types)."""
+        return {k.rpartition(_KEY_SEPARATOR)[0] for k in self.applied_event_keys}
 
     # ------------------------------------------------------------------ views
     def snapshot(self) -> dict[str, Any]:

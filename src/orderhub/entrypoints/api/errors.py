@@ -27,6 +27,7 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (service.InvalidInput, 422),
     (domain.InvalidTransition, 409),
     (domain.VersionMismatch, 409),
+    (domain.EventKeyReused, 409),
     (domain.DomainError, 422),
 )
 
