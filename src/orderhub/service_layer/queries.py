@@ -18,7 +18,8 @@ from orderhub.adapters.db.outbox import SqlOutboxRepository, WebhookEndpoint
 from orderhub.adapters.db.tables import order_lines, orders
 from orderhub.adapters.db.tenancy import ApiKeyRecord, SqlTenantRepository, Tenant
 from orderhub.domain.audit import ChainBreak, chain_hash, digest, verify
-from orderhub.domain.time import isoformat
+from orderhub.domain.errors import DomainError
+from orderhub.domain.time import ensure_utc, isoformat
 from orderhub.service_layer.errors import InvalidInput, OrderNotFound
 
 MAX_PAGE = 200
@@ -105,8 +106,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         stamp, order_id = json.loads(raw)
-        return datetime.fromisoformat(stamp), str(order_id)
-    except (binascii.Error, ValueError, TypeError) as exc:
+        if not isinstance(order_id, str) or "\x00" in order_id:
+            raise TypeError("bad order id in cursor")
+        return ensure_utc(datetime.fromisoformat(stamp), field="cursor"), order_id
+    except (binascii.Error, ValueError, TypeError, DomainError) as exc:
         raise InvalidInput("cursor: not a cursor returned by this API; start again without it",
                            field="cursor") from exc
 

@@ -5,14 +5,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from orderhub.domain.orders.model import ApplyOutcome
 from orderhub.domain.orders.states import OrderEventType, OrderStatus
 
+
+def clean_text(value: str) -> str:
+    """Refuse text no database should store: NUL characters (PostgreSQL can't) and lone
+    surrogates (not encodable as UTF-8). Used for every string the API takes in."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000) characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("must be valid Unicode text (it contains a lone surrogate)") from exc
+    return value
+
+
+Clean = AfterValidator(clean_text)
+Text = Annotated[str, StringConstraints(max_length=200), Clean]
+LongText = Annotated[str, StringConstraints(max_length=500), Clean]
 MoneyText = Annotated[str, Field(strict=True, min_length=1, max_length=40, examples=["59.90"],
-                                 description="decimal string in major units of the order's currency")]
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+                                 description="decimal string in major units of the order's currency"), Clean]
+NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), Clean]
+EventKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=150), Clean]
 
 
 class _In(BaseModel):
@@ -22,29 +39,29 @@ class _In(BaseModel):
 class BuyerIn(_In):
     """Who bought; phone and e-mail are kept as given (masked values are fine)."""
 
-    name: str | None = None
-    phone: str | None = None
-    email: str | None = None
+    name: Text | None = None
+    phone: Text | None = None
+    email: Text | None = None
 
 
 class AddressIn(_In):
     """Shipping address; Chinese addresses fill province / city / district."""
 
-    country: Annotated[str, StringConstraints(min_length=2, max_length=2, to_upper=True)]
-    province: str | None = None
-    city: str | None = None
-    district: str | None = None
-    detail: str | None = None
-    postcode: str | None = None
-    name: str | None = None
-    phone: str | None = None
+    country: Annotated[str, StringConstraints(min_length=2, max_length=2, to_upper=True), Clean]
+    province: Text | None = None
+    city: Text | None = None
+    district: Text | None = None
+    detail: LongText | None = None
+    postcode: Text | None = None
+    name: Text | None = None
+    phone: Text | None = None
 
 
 class LineIn(_In):
     """One order line."""
 
-    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    title: str | None = Field(default=None, max_length=500)
+    sku: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Clean]
+    title: LongText | None = None
     quantity: Annotated[int, Field(strict=True, gt=0, le=1_000_000)]
     unit_price: MoneyText
     discount: MoneyText = "0"
@@ -55,9 +72,9 @@ class OrderIn(_In):
     """A canonical order (own site / API integrations). See DESIGN.md §8."""
 
     external_id: NonBlank
-    channel: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] = "own_site"
-    shop: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = "main"
-    currency: Annotated[str, StringConstraints(min_length=1, max_length=8)]
+    channel: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40), Clean] = "own_site"
+    shop: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Clean] = "main"
+    currency: Annotated[str, StringConstraints(min_length=1, max_length=8), Clean]
     status: OrderStatus = OrderStatus.PENDING_PAYMENT
     placed_at: AwareDatetime
     paid_at: AwareDatetime | None = None
@@ -66,17 +83,17 @@ class OrderIn(_In):
     lines: Annotated[list[LineIn], Field(min_length=1, max_length=500)]
     shipping_fee: MoneyText = "0"
     discount: MoneyText = "0"
-    tags: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=40)]], Field(max_length=50)] = []
+    tags: Annotated[list[Annotated[str, StringConstraints(min_length=1, max_length=40), Clean]],
+                    Field(max_length=50)] = []
 
 
 class OrderEventIn(_In):
     """An order event: ``{"type": "cancel", "reason": "buyer request"}``."""
 
     type: OrderEventType
-    reason: str | None = Field(default=None, max_length=500)
-    key: str | None = Field(default=None, max_length=200,
-                            description="dedup key; the same key applied twice changes nothing "
-                                        "(defaults to the Idempotency-Key header)")
+    reason: LongText | None = None
+    key: EventKey | None = Field(default=None, description="dedup key; the same key applied twice changes nothing "
+                                                           "(defaults to the Idempotency-Key header)")
     occurred_at: AwareDatetime | None = None
     expected_version: Annotated[int, Field(strict=True, ge=1)] | None = None
 
@@ -184,9 +201,10 @@ class Timeline(BaseModel):
 class WebhookEndpointIn(_In):
     """Subscribe an endpoint to events (``*``, exact topics like ``order.created``, or ``order.*``)."""
 
-    url: Annotated[str, StringConstraints(min_length=8, max_length=2000)]
-    secret: Annotated[str, StringConstraints(min_length=16, max_length=200)]
-    events: Annotated[list[str], Field(min_length=1, max_length=50)] = ["*"]
+    url: Annotated[str, StringConstraints(min_length=8, max_length=2000), Clean]
+    secret: Annotated[str, StringConstraints(min_length=16, max_length=200), Clean]
+    events: Annotated[list[Annotated[str, StringConstraints(pattern=r"^(\*|[a-z_]+(\.[a-z_*]+)*)$", max_length=80)]],
+                      Field(min_length=1, max_length=50)] = ["*"]
 
 
 class WebhookEndpointOut(BaseModel):
