@@ -295,3 +295,25 @@ def test_concurrent_relays_never_deliver_a_message_twice(hub: OrderHub, actor: c
     assert len(delivered) == len(set(delivered)) == total
     assert {r.status for r in rows(hub, actor.tenant_id)} == {queue.DONE}
     assert deliveries(hub, "delivered") == total
+
+
+def test_requeued_dead_messages_are_delivered_and_the_requeue_is_audited(
+        hub: OrderHub, actor: commands.Actor, receiver: Receiver, http: httpx.Client, clock: FixedClock) -> None:
+    subscribe(hub, actor, receiver.url)
+    create_order(hub, actor)
+    receiver.default = 503
+    relay = make_relay(hub, http, policy=RetryPolicy(max_attempts=1))
+    assert relay.run_once() == 1
+    [row] = rows(hub, actor.tenant_id)
+    assert row.status == queue.DEAD
+
+    receiver.default = 200
+    assert hub.bus.handle(commands.RequeueDeadMessages(actor=actor)) == 1
+    [row] = rows(hub, actor.tenant_id)
+    assert (row.status, row.attempts, row.last_error) == (queue.PENDING, 0, None)
+    assert relay.run_once() == 1
+    assert rows(hub, actor.tenant_id)[0].status == queue.DONE
+    with hub.engine.connect() as conn:
+        actions = [s.entry.record.action for s in SqlAuditRepository(conn).iter_chain(actor.tenant_id)]
+    assert actions[-1] == "outbox.dead_requeued"
+    assert hub.bus.handle(commands.RequeueDeadMessages(actor=actor)) == 0  # nothing dead: nothing audited

@@ -189,3 +189,21 @@ class WebhookEndpointRegistered(Event):
 
     def payload(self) -> dict[str, Any]:
         return {"url": self.url, "events": list(self.events)}
+
+
+@dataclass(frozen=True, slots=True)
+class DeadMessagesRequeued(Event):
+    """An operator gave the tenant's dead-lettered outbox messages a fresh set of attempts."""
+
+    count: int
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("outbox", self.tenant_id)
+
+    def audit_action(self) -> str:
+        return "outbox.dead_requeued"
+
+    def payload(self) -> dict[str, Any]:
+        return {"count": self.count}
