@@ -61,7 +61,9 @@ def sample_order(rng: random.Random, n: int, *, placed_at: datetime | None = Non
                  status: str | None = None) -> dict[str, Any]:
     """The ``n``-th simulated order as a ``POST /api/v1/orders`` body."""
     profile = CHANNELS[n % len(CHANNELS)] if n % 7 else CHANNELS[0]
-    placed = placed_at or datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=37 * n + rng.randint(0, 30))
+    # Spread over 300 days of 2025 (wrapping for large n): always in the past, deterministic.
+    offset = (31 * n) % (300 * 86_400) + rng.randint(0, 30)
+    placed = placed_at or datetime(2025, 1, 1, tzinfo=UTC) + timedelta(seconds=offset)
     catalogue = PRODUCTS_CN if profile.domestic else PRODUCTS_INTL
     picked = rng.sample(catalogue, k=rng.choice([1, 1, 1, 2, 2, 3]))
     lines = [{"sku": sku, "title": title, "quantity": rng.choice([1, 1, 2, 3]), "unit_price": price}
