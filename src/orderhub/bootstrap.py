@@ -3,6 +3,7 @@ wires handlers to their dependencies. Nothing here runs at import time."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -10,6 +11,7 @@ from sqlalchemy import Engine
 from orderhub.adapters.db import migrate
 from orderhub.adapters.db.engine import build_engine
 from orderhub.adapters.metrics import Metrics
+from orderhub.adapters.webhook_targets import WebhookTargetGuard
 from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.events import OrderCreated, OrderEventApplied, OrderEventIgnoredStale
@@ -31,6 +33,7 @@ class OrderHub:
     queries: Queries
     metrics: Metrics
     uow_factory: UnitOfWorkFactory
+    webhook_guard: WebhookTargetGuard
 
     def close(self) -> None:
         """Release database connections."""
@@ -50,6 +53,7 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
     if upgrade_db:
         migrate.upgrade(engine)
     uow_factory = UnitOfWorkFactory(engine, clock)
+    webhook_guard = WebhookTargetGuard(allow_private=settings.webhooks_allow_private)
     metrics = Metrics()
 
     queries = Queries(engine)
@@ -61,7 +65,8 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
             commands.ApplyOrderEvent: orders.apply_order_event,
             commands.CreateTenant: tenancy.create_tenant,
             commands.CreateApiKey: tenancy.create_api_key,
-            commands.RegisterWebhookEndpoint: tenancy.register_webhook_endpoint,
+            commands.RegisterWebhookEndpoint: functools.partial(tenancy.register_webhook_endpoint,
+                                                                guard=webhook_guard),
             commands.RequeueDeadMessages: outbox.requeue_dead_messages,
         },
         event_handlers={
@@ -71,4 +76,4 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
         },
     )
     return OrderHub(settings=settings, engine=engine, clock=clock, bus=bus, queries=queries,
-                    metrics=metrics, uow_factory=uow_factory)
+                    metrics=metrics, uow_factory=uow_factory, webhook_guard=webhook_guard)

@@ -17,6 +17,7 @@ class Settings:
     host: str
     port: int
     amqp_url: str | None
+    webhooks_allow_private: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -29,5 +30,6 @@ class Settings:
             port = int(port_text)
         except ValueError as exc:
             raise ValueError(f"ORDERHUB_PORT must be a port number, got {port_text!r}") from exc
+        allow_private = env.get("ORDERHUB_WEBHOOKS_ALLOW_PRIVATE", "").strip().lower() in ("1", "true", "yes")
         return cls(home=home, database_url=url, host=env.get("ORDERHUB_HOST", "127.0.0.1"), port=port,
-                   amqp_url=env.get("ORDERHUB_AMQP_URL") or None)
+                   amqp_url=env.get("ORDERHUB_AMQP_URL") or None, webhooks_allow_private=allow_private)

@@ -6,6 +6,7 @@ clock, not by sleeping.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.errors import InvalidTransition
 from orderhub.domain.time import FixedClock
+from orderhub.service_layer.errors import InvalidInput
 from orderhub.workers.outbox_relay import OutboxRelay, RetryPolicy
 from tests.integration.webhook_receiver import SECRET, Receiver, verify_signature
 
@@ -317,3 +319,19 @@ def test_requeued_dead_messages_are_delivered_and_the_requeue_is_audited(
         actions = [s.entry.record.action for s in SqlAuditRepository(conn).iter_chain(actor.tenant_id)]
     assert actions[-1] == "outbox.dead_requeued"
     assert hub.bus.handle(commands.RequeueDeadMessages(actor=actor)) == 0  # nothing dead: nothing audited
+
+
+def test_internal_targets_are_refused_unless_the_operator_allows_them(
+        settings: Settings, engine: Engine, actor: commands.Actor, receiver: Receiver, http: httpx.Client) -> None:
+    strict = bootstrap(dataclasses.replace(settings, webhooks_allow_private=False), engine=engine)
+    with pytest.raises(InvalidInput, match="internal address"):
+        strict.bus.handle(commands.RegisterWebhookEndpoint(actor=actor, url=receiver.url, secret=SECRET))
+    # Registered while allowed, then the operator turns it off: the relay refuses to call it.
+    lenient = bootstrap(settings, engine=engine)
+    subscribe(lenient, actor, receiver.url)
+    create_order(lenient, actor)
+    relay = OutboxRelay(engine, strict.clock, strict.metrics, http_client=http, guard=strict.webhook_guard)
+    assert relay.run_once() == 1
+    [row] = rows(strict, actor.tenant_id)
+    assert row.status == queue.DEAD and "internal address" in row.last_error
+    assert receiver.requests == []

@@ -32,6 +32,7 @@ from sqlalchemy import Engine
 from orderhub.adapters.db.engine import WRITE
 from orderhub.adapters.db.outbox import ClaimedMessage, SqlOutboxRepository, WebhookEndpoint
 from orderhub.adapters.metrics import Metrics
+from orderhub.adapters.webhook_targets import WebhookTargetGuard
 from orderhub.domain.time import Clock
 
 log = structlog.get_logger(__name__)
@@ -99,7 +100,8 @@ class OutboxRelay:
     def __init__(self, engine: Engine, clock: Clock, metrics: Metrics, *, http_client: httpx.Client | None = None,
                  worker_id: str | None = None, batch_size: int = 10, timeout: float = 10.0,
                  policy: RetryPolicy | None = None, lease: timedelta | None = None,
-                 rand: Callable[[], float] | None = None, name: str = "outbox") -> None:
+                 rand: Callable[[], float] | None = None, name: str = "outbox",
+                 guard: WebhookTargetGuard | None = None) -> None:
         self.name = name
         self.worker_id = worker_id or default_worker_id(name)
         self._engine = engine
@@ -116,6 +118,8 @@ class OutboxRelay:
         if self.lease <= timedelta(seconds=timeout):
             raise ValueError("lease must be longer than the HTTP timeout")
         self._rand = rand or random.random
+        # Without a guard every registered URL is called (tests of the relay mechanics).
+        self._guard = guard
 
     def run_once(self) -> int:
         """Claim one batch of due messages and try each once; returns how many were claimed."""
@@ -154,6 +158,10 @@ class OutboxRelay:
             # Only reachable through lease takeovers: earlier holders kept dying on this message.
             self._record_dead(message, f"gave up after {message.attempts} attempts: {message.last_error}",
                               attempts=message.attempts)
+            return
+        blocked = self._guard.problem(endpoint.url) if self._guard is not None else None
+        if blocked is not None:
+            self._record_dead(message, f"not delivered: {blocked}", attempts=message.attempts)
             return
         outcome = self._post(message, endpoint)
         if outcome.error is None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from orderhub.adapters.db.outbox import WebhookEndpoint
+from orderhub.adapters.webhook_targets import WebhookTargetGuard
 from orderhub.domain.access import Role
 from orderhub.domain.commands import Actor, CreateApiKey, CreateTenant, RegisterWebhookEndpoint
 from orderhub.domain.events import ApiKeyIssued, TenantCreated, WebhookEndpointRegistered
@@ -70,11 +70,12 @@ def create_api_key(cmd: CreateApiKey, uow: SqlAlchemyUnitOfWork) -> IssuedKey:
     return IssuedKey(tenant.id, tenant.name, key_id, role, plain)
 
 
-def register_webhook_endpoint(cmd: RegisterWebhookEndpoint, uow: SqlAlchemyUnitOfWork) -> WebhookEndpoint:
-    """Subscribe an http(s) URL to the tenant's events."""
-    parsed = urlparse(cmd.url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise InvalidInput(f"url: {cmd.url!r} is not an http(s) URL", field="url")
+def register_webhook_endpoint(cmd: RegisterWebhookEndpoint, uow: SqlAlchemyUnitOfWork,
+                              guard: WebhookTargetGuard) -> WebhookEndpoint:
+    """Subscribe an http(s) URL to the tenant's events, if ``guard`` lets it be called."""
+    problem = guard.problem(cmd.url)
+    if problem is not None:
+        raise InvalidInput(f"url: {problem}", field="url")
     if len(cmd.secret) < 16:
         raise InvalidInput("secret: use at least 16 characters; it signs every delivery", field="secret")
     with uow:
