@@ -182,13 +182,23 @@ def test_save_writes_changes_and_event_keys(engine: Engine, tenant_id: str) -> N
     assert again.apply(OrderEvent(OrderEventType.MARK_PAID, NOW, key="pay-1"), now=NOW).value == "duplicate"
 
 
-def test_save_with_a_stale_loaded_version_raises_concurrency_conflict(engine: Engine, tenant_id: str) -> None:
+def stored_with_copies(engine: Engine, tenant_id: str, copies: int) -> tuple[Order, list[Order]]:
+    """A paid order stored, and ``copies`` independently loaded copies of it (as concurrent
+    writers would each hold)."""
     o = new_order(OrderStatus.PAID, tenant_id=tenant_id)
     with write(engine) as conn:
         SqlOrderRepository(conn).add(o)
-    with write(engine) as conn:
-        stale = SqlOrderRepository(conn).get(tenant_id, o.id)
-    assert stale is not None
+    loaded = []
+    for _ in range(copies):
+        with write(engine) as conn:
+            copy = SqlOrderRepository(conn).get(tenant_id, o.id)
+        assert copy is not None
+        loaded.append(copy)
+    return o, loaded
+
+
+def test_save_with_a_stale_loaded_version_raises_concurrency_conflict(engine: Engine, tenant_id: str) -> None:
+    o, (stale,) = stored_with_copies(engine, tenant_id, 1)
     with write(engine) as conn:  # someone else moves the order on first
         repo = SqlOrderRepository(conn)
         fresh = repo.get(tenant_id, o.id)
@@ -208,14 +218,7 @@ def test_save_with_a_stale_loaded_version_raises_concurrency_conflict(engine: En
 
 def test_event_keys_are_unique_per_order(engine: Engine, tenant_id: str) -> None:
     """Two writers that both applied the same key: the second one's save is a conflict."""
-    o = new_order(OrderStatus.PAID, tenant_id=tenant_id)
-    with write(engine) as conn:
-        SqlOrderRepository(conn).add(o)
-    with write(engine) as conn:
-        a = SqlOrderRepository(conn).get(tenant_id, o.id)
-    with write(engine) as conn:
-        b = SqlOrderRepository(conn).get(tenant_id, o.id)
-    assert a is not None and b is not None
+    _, (a, b) = stored_with_copies(engine, tenant_id, 2)
     # 'mark_paid' on a paid order changes nothing but the key: no version bump to catch the race.
     assert a.apply(OrderEvent(OrderEventType.MARK_PAID, NOW, key="pay-1"), now=NOW).value == "unchanged"
     assert b.apply(OrderEvent(OrderEventType.MARK_PAID, NOW, key="pay-1"), now=NOW).value == "unchanged"
