@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from orderhub.adapters.channels.mapping import SpecRegistry, load_registry
 from orderhub.adapters.db import migrate
 from orderhub.adapters.db.engine import build_engine
 from orderhub.adapters.metrics import Metrics
@@ -16,7 +17,7 @@ from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.events import OrderCreated, OrderEventApplied, OrderEventIgnoredStale
 from orderhub.domain.time import Clock, SystemClock
-from orderhub.service_layer.handlers import orders, outbox, tenancy
+from orderhub.service_layer.handlers import channels, orders, outbox, rules, tenancy
 from orderhub.service_layer.messagebus import MessageBus
 from orderhub.service_layer.queries import Queries
 from orderhub.service_layer.unit_of_work import UnitOfWorkFactory
@@ -34,6 +35,7 @@ class OrderHub:
     metrics: Metrics
     uow_factory: UnitOfWorkFactory
     webhook_guard: WebhookTargetGuard
+    specs: SpecRegistry
 
     def close(self) -> None:
         """Release database connections."""
@@ -56,6 +58,8 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
     webhook_guard = WebhookTargetGuard(allow_private=settings.webhooks_allow_private)
     metrics = Metrics()
 
+    # Built-in channel mapping specs, overridden or extended by $ORDERHUB_HOME/channels/*.yaml.
+    specs = load_registry(settings.home / "channels")
     queries = Queries(engine)
     metrics.watch_outbox(queries.outbox_counts)
     bus = MessageBus(
@@ -68,6 +72,12 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
             commands.RegisterWebhookEndpoint: functools.partial(tenancy.register_webhook_endpoint,
                                                                 guard=webhook_guard),
             commands.RequeueDeadMessages: outbox.requeue_dead_messages,
+            commands.RegisterShop: functools.partial(channels.register_shop, specs=specs),
+            commands.ReceiveChannelMessage: functools.partial(channels.receive_channel_message, specs=specs,
+                                                              metrics=metrics),
+            commands.ReplayInbox: channels.replay_inbox,
+            commands.ResumeChannel: channels.resume_channel,
+            commands.PutRuleSet: rules.put_rule_set,
         },
         event_handlers={
             OrderCreated: [metrics.on_event],
@@ -76,4 +86,4 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
         },
     )
     return OrderHub(settings=settings, engine=engine, clock=clock, bus=bus, queries=queries,
-                    metrics=metrics, uow_factory=uow_factory, webhook_guard=webhook_guard)
+                    metrics=metrics, uow_factory=uow_factory, webhook_guard=webhook_guard, specs=specs)

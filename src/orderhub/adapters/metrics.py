@@ -44,6 +44,16 @@ class Metrics:
                                          ["from_status", "to_status"], registry=r)
         self.order_conflicts = Counter("orderhub_order_conflicts", "Stale order events ignored (conflicts)",
                                        ["channel"], registry=r)
+        self.channel_messages = Counter("orderhub_channel_messages", "Channel messages received, by outcome",
+                                        ["channel", "source", "outcome"], registry=r)
+        self.channel_processed = Counter("orderhub_channel_messages_processed",
+                                         "Inbox messages processed by the normalizer, by result",
+                                         ["channel", "result"], registry=r)
+        self.mapping_failures = Counter("orderhub_mapping_failures", "Channel messages dead-lettered by mapping, "
+                                        "per channel and payload field", ["channel", "field"], registry=r)
+        self.signature_failures = Counter("orderhub_webhook_signature_failures",
+                                          "Webhook pushes refused for a bad or missing signature", ["channel"],
+                                          registry=r)
         self.outbox_deliveries = Counter("orderhub_outbox_deliveries", "Outbox delivery attempts by result",
                                          ["kind", "result"], registry=r)
 

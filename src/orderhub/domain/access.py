@@ -24,13 +24,16 @@ class Permission(StrEnum):
     AUDIT_READ = "audit:read"
     KEYS_MANAGE = "keys:manage"
     WEBHOOKS_MANAGE = "webhooks:manage"
+    SHOPS_MANAGE = "shops:manage"            # register shops and their secrets
+    CHANNELS_OPERATE = "channels:operate"    # replay the inbox, resume a channel's breaker
+    RULES_MANAGE = "rules:manage"            # change filter, routing and policy rule sets
 
 
 _READ = frozenset({Permission.ORDERS_READ, Permission.AUDIT_READ})
 
 GRANTS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: _READ | {Permission.ORDERS_WRITE},
+    Role.OPERATOR: _READ | {Permission.ORDERS_WRITE, Permission.CHANNELS_OPERATE},
     Role.WAREHOUSE: _READ,
     Role.FINANCE: _READ,
     Role.VIEWER: _READ,

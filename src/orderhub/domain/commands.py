@@ -98,3 +98,63 @@ class RequeueDeadMessages:
     """Give dead-lettered outbox messages of the actor's tenant a fresh set of attempts."""
 
     actor: Actor
+
+
+# --------------------------------------------------------------------------- channel gateway
+@dataclass(frozen=True, slots=True)
+class RegisterShop:
+    """Register a shop on a sales channel; its ``secret`` authenticates the channel's pushes."""
+
+    actor: Actor
+    code: str
+    channel: str
+    name: str
+    secret: str
+    timezone: str | None = None
+    settings: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveChannelMessage:
+    """Store one channel message (webhook push, polled or backfilled order, imported row) in
+    the inbox, exactly once per dedup key.
+
+    ``verify`` is True for webhook pushes: the channel's signature is checked on ``body``,
+    the raw bytes as received. Polls, backfills and imports come from OrderHub itself.
+    """
+
+    channel: str
+    shop_code: str
+    source: str                       # webhook | poll | backfill | import
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    url: str | None = None            # the full URL the push was sent to (Shopee signs it)
+    verify: bool = True
+    tenant_id: str | None = None      # when known (poll, import): the shop must belong to it
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayInbox:
+    """Send inbox messages in ``statuses`` (dead-lettered or parked) through the normalizer
+    again, e.g. after their channel's mapping was fixed."""
+
+    actor: Actor
+    statuses: tuple[str, ...] = ("dead",)
+    channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeChannel:
+    """Close a channel's circuit breaker: parked messages are processed again."""
+
+    actor: Actor
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class PutRuleSet:
+    """Store a new version of the tenant's rule set of ``kind`` (e.g. ``order_filters``)."""
+
+    actor: Actor
+    kind: str
+    body: dict[str, object]

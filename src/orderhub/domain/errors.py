@@ -79,3 +79,30 @@ class EventKeyReused(DomainError):
     on the same order (a replay must repeat the same event)."""
 
     code = "event_key_reused"
+
+
+class MappingFailed(DomainError):
+    """A channel message could not be mapped to a canonical order: a required field is
+    missing or a value can't be converted. ``field`` is the path in the channel payload
+    (e.g. ``line_items[0].price``); the message is dead-lettered, never dropped."""
+
+    code = "mapping_failed"
+
+
+class SignatureInvalid(DomainError):
+    """A webhook push's signature doesn't match the shop's secret (or is missing)."""
+
+    code = "signature_invalid"
+
+
+class UnreadableMessage(DomainError):
+    """A channel message body can't be parsed at all (not JSON, wrong encoding…); it is kept
+    in the inbox as rejected."""
+
+    code = "unreadable_message"
+
+
+class InvalidShop(DomainError):
+    """A shop registration is malformed: bad code, empty name, short secret, unknown zone."""
+
+    code = "invalid_shop"

@@ -207,3 +207,112 @@ class DeadMessagesRequeued(Event):
 
     def payload(self) -> dict[str, Any]:
         return {"count": self.count}
+
+
+# --------------------------------------------------------------------------- channel gateway
+@dataclass(frozen=True, slots=True)
+class ShopRegistered(Event):
+    """A shop on a sales channel was registered (its secret is never part of the event)."""
+
+    shop_id: str
+    code: str
+    channel: str
+    name: str
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("shop", self.shop_id)
+
+    def audit_action(self) -> str:
+        return "shop.registered"
+
+    def payload(self) -> dict[str, Any]:
+        return {"code": self.code, "channel": self.channel, "name": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class InboxReplayed(Event):
+    """An operator sent dead-lettered or parked inbox messages through the normalizer again."""
+
+    count: int
+    states: tuple[str, ...]
+    channel: str | None
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("inbox", self.channel or "*")
+
+    def audit_action(self) -> str:
+        return "inbox.replayed"
+
+    def payload(self) -> dict[str, Any]:
+        return {"count": self.count, "states": list(self.states), "channel": self.channel}
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelBreakerOpened(Event):
+    """Too many status conflicts from a channel: its new messages are parked until resumed."""
+
+    channel: str
+    reason: str
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("channel", self.channel)
+
+    def audit_action(self) -> str:
+        return "channel.breaker_opened"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return ("closed", "open")
+
+    def reason_text(self) -> str | None:
+        return self.reason
+
+    def payload(self) -> dict[str, Any]:
+        return {"channel": self.channel, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelResumed(Event):
+    """An operator closed a channel's breaker; its parked messages are processed again."""
+
+    channel: str
+    requeued: int
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("channel", self.channel)
+
+    def audit_action(self) -> str:
+        return "channel.resumed"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return ("open", "closed")
+
+    def payload(self) -> dict[str, Any]:
+        return {"channel": self.channel, "requeued": self.requeued}
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSetUpdated(Event):
+    """A new version of a tenant rule set (filters, policy…) was stored."""
+
+    kind: str
+    version: int
+    occurred_at: datetime
+    body: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("rule_set", self.kind)
+
+    def audit_action(self) -> str:
+        return "rule_set.updated"
+
+    def payload(self) -> dict[str, Any]:
+        return {"kind": self.kind, "version": self.version, "body": self.body}

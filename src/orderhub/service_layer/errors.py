@@ -81,3 +81,27 @@ class InvalidInput(ServiceError):
     (e.g. an unknown role name)."""
 
     code = "invalid_input"
+
+
+class ShopNotFound(NotFound):
+    """No shop with that code is registered on that channel (webhook URL or ``--shop``)."""
+
+    code = "shop_not_found"
+
+
+class ChannelNotFound(NotFound):
+    """The channel name has no mapping spec (built-in or in ``$ORDERHUB_HOME/channels``)."""
+
+    code = "channel_not_found"
+
+
+class ShopAlreadyExists(Conflict):
+    """A shop with that code is already registered on that channel (codes are unique per channel)."""
+
+    code = "shop_already_exists"
+
+
+class InboxMessageNotFound(NotFound):
+    """No inbox message with that id belongs to the caller's tenant."""
+
+    code = "inbox_message_not_found"

@@ -20,6 +20,7 @@ from orderhub.adapters.db.tenancy import ApiKeyRecord, SqlTenantRepository, Tena
 from orderhub.domain.audit import ChainBreak, chain_hash, digest, verify
 from orderhub.domain.errors import DomainError
 from orderhub.domain.time import ensure_utc, isoformat
+from orderhub.service_layer.channel_queries import ChannelQueries
 from orderhub.service_layer.errors import InvalidInput, OrderNotFound
 
 MAX_PAGE = 200
@@ -114,7 +115,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
                            field="cursor") from exc
 
 
-class Queries:
+class Queries(ChannelQueries):
     """Read-only views over the database, scoped to one tenant per call."""
 
     def __init__(self, engine: Engine) -> None:

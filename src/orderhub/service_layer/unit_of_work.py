@@ -16,7 +16,9 @@ from typing import Any, Self
 from sqlalchemy import Connection, Engine
 
 from orderhub.adapters.db.audit import SqlAuditRepository
+from orderhub.adapters.db.channels import SqlChannelStateRepository, SqlInboxRepository, SqlShopRepository
 from orderhub.adapters.db.engine import WRITE
+from orderhub.adapters.db.rules import SqlRuleSetRepository
 from orderhub.adapters.db.idempotency import SqlIdempotencyRepository
 from orderhub.adapters.db.orders import SqlOrderRepository
 from orderhub.adapters.db.outbox import OutboxMessage, SqlOutboxRepository
@@ -41,6 +43,10 @@ class SqlAlchemyUnitOfWork:
     idempotency: SqlIdempotencyRepository
     audit: SqlAuditRepository
     outbox: SqlOutboxRepository
+    shops: SqlShopRepository
+    inbox: SqlInboxRepository
+    channel_state: SqlChannelStateRepository
+    rules: SqlRuleSetRepository
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
@@ -59,6 +65,10 @@ class SqlAlchemyUnitOfWork:
         # On PostgreSQL the order writes also lock the audit chain head (one round trip less).
         self.orders = SqlOrderRepository(self._conn, locked_heads=self.audit.locked_heads)
         self.outbox = SqlOutboxRepository(self._conn)
+        self.shops = SqlShopRepository(self._conn)
+        self.inbox = SqlInboxRepository(self._conn)
+        self.channel_state = SqlChannelStateRepository(self._conn)
+        self.rules = SqlRuleSetRepository(self._conn)
         self._recorded = []
         return self
 

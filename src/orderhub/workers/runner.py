@@ -206,7 +206,10 @@ def build_workers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> 
     ``http_client`` is shared by the outbound HTTP workers (tests inject one); by default
     each makes and owns its own.
     """
-    return [OutboxRelay(hub.engine, hub.clock, hub.metrics, http_client=http_client, guard=hub.webhook_guard)]
+    from orderhub.workers.inbox import InboxWorker  # noqa: PLC0415 - the inbox worker imports the whole gateway
+
+    return [InboxWorker(hub),
+            OutboxRelay(hub.engine, hub.clock, hub.metrics, http_client=http_client, guard=hub.webhook_guard)]
 
 
 

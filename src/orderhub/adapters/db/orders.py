@@ -194,7 +194,15 @@ class SqlOrderRepository:
             idempotency_keys.c.key == idempotency.key))
 
     def get(self, tenant_id: str, order_id: str) -> Order | None:
-        """Load one order of ``tenant_id`` (None when it isn't there)."""
+        """Load one order of ``tenant_id`` (None when it isn't there).
+
+        An order already loaded or added in this transaction is returned as is (an identity
+        map): a batch that touches one order twice must see its own changes, and the events
+        the first change recorded must still be there at commit.
+        """
+        cached = self.seen.get(order_id)
+        if cached is not None and cached.tenant_id == tenant_id:
+            return cached
         rows = self._conn.execute(self._q.load, {"tenant_id": tenant_id, "order_id": order_id}).all()
         if not rows:
             return None

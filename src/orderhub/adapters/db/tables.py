@@ -14,6 +14,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -192,4 +193,121 @@ worker_leases = Table(
     Column("name", String(100), primary_key=True),
     Column("holder", String(100), nullable=False),
     Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+
+# --------------------------------------------------------------------------- channel gateway
+shops = Table(
+    "shops", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("channel", String(40), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("secret", String(500), nullable=False),
+    Column("timezone", String(64)),
+    # Channel API access for polling: api_base_url, app_key, access_token, poll settings.
+    Column("settings", JSONType, nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("signature_failures", BigInteger, nullable=False, default=0),
+    Column("created_at", UTCDateTime(), nullable=False),
+    # The webhook URL is /webhooks/{channel}/{code}, without a tenant: (channel, code) is
+    # unique across tenants so a push finds its shop (and secret) from the URL alone.
+    UniqueConstraint("channel", "code"),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+inbox = Table(
+    "inbox", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("message_id", String(40), nullable=False, unique=True),
+    Column("channel", String(40), nullable=False),
+    Column("shop", String(64), nullable=False),
+    Column("source", String(16), nullable=False),        # webhook | poll | backfill | import
+    # The dedup key: the same order version from webhook, poll or backfill is one row.
+    Column("external_id", String(200), nullable=False),
+    Column("event_version", String(100), nullable=False),
+    Column("kind", String(16), nullable=False),          # order | status | ignore | unknown
+    Column("status", String(16), nullable=False),        # see domain/channels/inbox.py
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("locked_by", String(100)),
+    Column("locked_until", UTCDateTime()),
+    Column("headers", JSONType, nullable=False),
+    Column("body", LargeBinary, nullable=False),         # the raw bytes, exactly as received
+    Column("content_hash", String(64), nullable=False),
+    Column("error_code", String(60)),
+    Column("error_field", String(200)),
+    Column("last_error", Text),
+    Column("order_id", String(40)),
+    Column("outcome", String(24)),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("processed_at", UTCDateTime()),
+    UniqueConstraint("tenant_id", "channel", "shop", "external_id", "event_version"),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "tenant_id", "channel", "status"),
+    Index(None, "tenant_id", "order_id"),
+)
+
+poll_cursors = Table(
+    "poll_cursors", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("shop_id", String(40), primary_key=True),
+    # Everything updated before this instant has been pulled (minus the overlap window).
+    Column("updated_until", UTCDateTime()),
+    Column("next_poll_at", UTCDateTime(), nullable=False),
+    Column("last_polled_at", UTCDateTime()),
+    Column("last_error", Text),
+    Column("pages", BigInteger, nullable=False, default=0),
+    Column("messages", BigInteger, nullable=False, default=0),
+    ForeignKeyConstraint(["tenant_id", "shop_id"], ["shops.tenant_id", "shops.id"], ondelete="CASCADE"),
+)
+
+channel_breakers = Table(
+    "channel_breakers", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("channel", String(40), primary_key=True),
+    Column("state", String(16), nullable=False),         # closed | open
+    Column("reason", String(500)),
+    Column("opened_at", UTCDateTime()),
+    Column("resumed_at", UTCDateTime()),
+    Column("resumed_by", String(100)),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+channel_conflicts = Table(
+    "channel_conflicts", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("channel", String(40), primary_key=True),
+    Column("day", String(10), primary_key=True),         # UTC date, YYYY-MM-DD
+    Column("count", Integer, nullable=False, default=0),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+alerts = Table(
+    "alerts", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("kind", String(60), nullable=False),          # e.g. channel_breaker_open
+    Column("severity", String(16), nullable=False),      # info | warning | critical
+    Column("subject", String(200), nullable=False),      # e.g. "channel:shopify"
+    Column("message", Text, nullable=False),
+    Column("details", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("resolved_at", UTCDateTime()),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "tenant_id", "created_at"),
+)
+
+rule_sets = Table(
+    "rule_sets", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("kind", String(60), primary_key=True),        # e.g. order_filters
+    Column("version", Integer, primary_key=True),
+    Column("body", JSONType, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
 )

@@ -396,6 +396,78 @@ class Order:
             return ApplyOutcome.IGNORED_STALE
         return self._move(target, event, occurred_at)
 
+    def follow_channel(self, target: OrderStatus, *, channel_status: str | None, key: str, occurred_at: datetime,
+                       now: datetime) -> ApplyOutcome:
+        """Bring the order to the status its channel now reports, through the state table.
+
+        A channel may skip steps OrderHub tracks (a pending order reported as shipped): the
+        skipped progress events are applied in order, each under its own key derived from
+        ``key`` so a replay of the same message is a duplicate. A report that would move the
+        order backwards (status jumping) is ignored-stale and counted as a conflict; one the
+        table refuses (a shipped order reported cancelled) raises InvalidTransition.
+        """
+        steps = self._channel_steps(target)
+        if not steps:
+            if target is OrderStatus.PENDING_PAYMENT and is_backwards(self.status, target):
+                return self._ignore_stale_pending(key, ensure_utc(occurred_at, field="occurred_at"),
+                                                  ensure_utc(now, field="now"))
+            return ApplyOutcome.UNCHANGED
+        outcomes = [self.apply(OrderEvent(type=step, occurred_at=occurred_at, key=f"{key}:{step.value}",
+                                          reason=f"channel status {channel_status}" if channel_status else None),
+                               now=now) for step in steps]
+        if ApplyOutcome.APPLIED in outcomes:
+            if channel_status is not None:
+                self.channel_status = channel_status
+            return ApplyOutcome.APPLIED
+        for outcome in (ApplyOutcome.IGNORED_STALE, ApplyOutcome.UNCHANGED):
+            if outcome in outcomes:
+                return outcome
+        return ApplyOutcome.DUPLICATE
+
+    def _channel_steps(self, target: OrderStatus) -> list[OrderEventType]:
+        """The order events that take this order to ``target`` (empty: nothing to do)."""
+        if target is self.status or target is OrderStatus.PENDING_PAYMENT:
+            return []
+        if target is OrderStatus.CANCELLED:
+            return [OrderEventType.CANCEL]
+        if target is OrderStatus.ON_HOLD:
+            return [OrderEventType.HOLD]
+        final = next(e for e, t in PROGRESS_TARGET.items() if t is target)
+        current = self.status
+        if current is OrderStatus.ON_HOLD or is_backwards(current, target):
+            return [final]  # the state machine decides: unchanged, stale or refused
+        steps: list[OrderEventType] = []
+        if current is OrderStatus.PENDING_PAYMENT and target is not OrderStatus.PAID:
+            steps.append(OrderEventType.MARK_PAID)
+            current = OrderStatus.PAID
+        if target in (OrderStatus.DELIVERED, OrderStatus.COMPLETED) and current in (OrderStatus.PAID,
+                                                                                      OrderStatus.READY_TO_SHIP):
+            steps.append(OrderEventType.SHIP)
+            current = OrderStatus.SHIPPED
+        if target is OrderStatus.COMPLETED and current in (OrderStatus.SHIPPED, OrderStatus.PARTIALLY_SHIPPED):
+            steps.append(OrderEventType.DELIVER)
+        steps.append(final)
+        return steps
+
+    def _ignore_stale_pending(self, key: str, occurred_at: datetime, now: datetime) -> ApplyOutcome:
+        # "Unpaid" has no order event of its own (nothing moves an order back to it), so a
+        # late unpaid report is recorded here, under its key like any other event.
+        _check_event_key(key)
+        token = f"{key}{_KEY_SEPARATOR}mark_pending"
+        if token in self.applied_event_keys:
+            return ApplyOutcome.DUPLICATE
+        self.applied_event_keys.add(token)
+        self.new_event_keys.append(token)
+        self.conflict_count += 1
+        self.version += 1
+        self.updated_at = now
+        self.events.append(OrderEventIgnoredStale(
+            tenant_id=self.tenant_id, order_id=self.id, channel=self.channel, event_type="mark_pending",
+            current_status=self.status.value, requested_status=OrderStatus.PENDING_PAYMENT.value, event_key=key,
+            occurred_at=occurred_at, conflict_count=self.conflict_count,
+        ))
+        return ApplyOutcome.IGNORED_STALE
+
     def used_event_keys(self) -> set[str]:
         """The dedup keys of events applied to this order (without the event types)."""
         return {k.rpartition(_KEY_SEPARATOR)[0] for k in self.applied_event_keys}

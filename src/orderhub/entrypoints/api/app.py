@@ -15,7 +15,7 @@ from fastapi_offline import FastAPIOffline
 from orderhub import __version__
 from orderhub.bootstrap import OrderHub
 from orderhub.entrypoints.api import errors
-from orderhub.entrypoints.api.routes import health, orders, webhook_endpoints
+from orderhub.entrypoints.api.routes import channels, health, orders, rules, shops, webhook_endpoints, webhooks
 
 DESCRIPTION = """One canonical order from every sales channel, honest stock, and a tamper-evident timeline.
 
@@ -31,6 +31,10 @@ def create_app(hub: OrderHub) -> FastAPI:
     errors.install(app)
     app.include_router(orders.router)
     app.include_router(webhook_endpoints.router)
+    app.include_router(shops.router)
+    app.include_router(channels.router)
+    app.include_router(rules.router)
+    app.include_router(webhooks.router)
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)

@@ -66,3 +66,5 @@ def require(permission: Permission) -> Callable[..., Principal]:
 CanReadOrders = Annotated[Principal, Depends(require(Permission.ORDERS_READ))]
 CanWriteOrders = Annotated[Principal, Depends(require(Permission.ORDERS_WRITE))]
 CanManageWebhooks = Annotated[Principal, Depends(require(Permission.WEBHOOKS_MANAGE))]
+CanManageShops = Annotated[Principal, Depends(require(Permission.SHOPS_MANAGE))]
+CanOperateChannels = Annotated[Principal, Depends(require(Permission.CHANNELS_OPERATE))]

@@ -25,6 +25,8 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (service.NotFound, 404),
     (service.Conflict, 409),
     (service.InvalidInput, 422),
+    (domain.SignatureInvalid, 401),
+    (domain.UnreadableMessage, 400),
     (domain.InvalidTransition, 409),
     (domain.VersionMismatch, 409),
     (domain.EventKeyReused, 409),

@@ -215,3 +215,29 @@ class WebhookEndpointOut(BaseModel):
     events: list[str]
     active: bool
     created_at: str
+
+
+class ShopIn(BaseModel):
+    """``POST /api/v1/shops``: a shop on a sales channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: NonBlank = Field(examples=["sh-1"])
+    channel: NonBlank = Field(examples=["shopify"])
+    name: NonBlank
+    secret: Annotated[str, StringConstraints(min_length=8, max_length=500), Clean]
+    timezone: Text | None = Field(default=None, examples=["Asia/Shanghai"])
+    settings: dict[str, Any] = Field(default_factory=dict, description="api_base_url, app_key, access_token, poll")
+
+
+class ShopOut(BaseModel):
+    """A registered shop (its secret is never returned)."""
+
+    id: str
+    code: str
+    channel: str
+    name: str
+    timezone: str | None
+    active: bool
+    webhook_path: str
+    created_at: str | None

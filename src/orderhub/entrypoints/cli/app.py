@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import structlog
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from orderhub.adapters.db import migrate
-from orderhub.bootstrap import OrderHub, bootstrap
+from orderhub.bootstrap import bootstrap
 from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.access import Role
+from orderhub.entrypoints.cli.channels import channels_app, import_file, inbox_app, shops_app
+from orderhub.entrypoints.cli.context import (
+    JsonOpt,
+    TenantOpt,
+    console,
+    err,
+    fail,
+    open_hub,
+    print_json,
+    resolve_tenant,
+)
 from orderhub.service_layer.errors import ServiceError
 from orderhub.service_layer.handlers.tenancy import IssuedKey
 
@@ -31,60 +40,14 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(db_app, name="db")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(outbox_app, name="outbox")
-
-console = Console()
-err = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-TenantOpt = Annotated[str | None, typer.Option("--tenant", help="Tenant name (default: the only tenant).")]
-
-
-def _hub(*, upgrade: bool = False) -> OrderHub:
-    try:
-        settings = Settings.from_env()
-    except ValueError as exc:
-        _fail(str(exc))
-        raise
-    hub = bootstrap(settings, upgrade_db=upgrade)
-    if not upgrade:
-        current = migrate.current_revision(hub.engine)
-        if current is None:
-            hub.close()
-            _fail(f"no OrderHub database at {hub.settings.database_url}; run `orderhub init` first "
-                  "(or set ORDERHUB_HOME / ORDERHUB_DATABASE_URL)")
-        elif current != migrate.head_revision(hub.engine):
-            hub.close()
-            _fail("the database schema is behind this version of OrderHub; run `orderhub db upgrade`")
-    return hub
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(code)
-
-
-def _print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
-
-
-def _resolve_tenant(hub: OrderHub, name: str | None) -> tuple[str, str]:
-    if name is not None:
-        tenant = hub.queries.tenant_by_name(name)
-        if tenant is None:
-            _fail(f"no tenant named {name!r}; create it with `orderhub init --tenant {name}`")
-        assert tenant is not None
-        return tenant.id, tenant.name
-    tenants = hub.queries.tenants()
-    if not tenants:
-        _fail("no tenant yet; run `orderhub init` first")
-    if len(tenants) > 1:
-        _fail("several tenants exist (" + ", ".join(t.name for t in tenants) + "); pass --tenant NAME")
-    return tenants[0].id, tenants[0].name
-
+app.add_typer(shops_app, name="shops")
+app.add_typer(channels_app, name="channels")
+app.add_typer(inbox_app, name="inbox")
+app.command("import")(import_file)
 
 def _show_key(issued: IssuedKey, as_json: bool, *, heading: str) -> None:
     if as_json:
-        _print_json({"tenant": issued.tenant, "tenant_id": issued.tenant_id, "api_key": issued.api_key,
+        print_json({"tenant": issued.tenant, "tenant_id": issued.tenant_id, "api_key": issued.api_key,
                      "key_id": issued.key_id, "role": issued.role.value})
         return
     console.print(f"[bold green]{heading}[/]")
@@ -97,11 +60,11 @@ def _show_key(issued: IssuedKey, as_json: bool, *, heading: str) -> None:
 @app.command()
 def init(tenant: Annotated[str, typer.Option(help="Tenant name.")] = "default", as_json: JsonOpt = False) -> None:
     """Create or upgrade the database, create a tenant and print an admin API key (once)."""
-    hub = _hub(upgrade=True)
+    hub = open_hub(upgrade=True)
     try:
         issued: IssuedKey = hub.bus.handle(commands.CreateTenant(tenant))
     except ServiceError as exc:
-        _fail(exc.message)
+        fail(exc.message)
         return
     finally:
         hub.close()
@@ -115,13 +78,13 @@ def keys_create(role: Annotated[str, typer.Option(help="admin, operator, warehou
                 as_json: JsonOpt = False) -> None:
     """Issue an API key with ROLE; the key is printed once."""
     if role not in {r.value for r in Role}:
-        _fail(f"unknown role {role!r}; expected one of: " + ", ".join(r.value for r in Role))
-    hub = _hub()
+        fail(f"unknown role {role!r}; expected one of: " + ", ".join(r.value for r in Role))
+    hub = open_hub()
     try:
-        _, name = _resolve_tenant(hub, tenant)
+        _, name = resolve_tenant(hub, tenant)
         issued: IssuedKey = hub.bus.handle(commands.CreateApiKey(tenant=name, role=role, label=label))
     except ServiceError as exc:
-        _fail(exc.message)
+        fail(exc.message)
         return
     finally:
         hub.close()
@@ -131,16 +94,16 @@ def keys_create(role: Annotated[str, typer.Option(help="admin, operator, warehou
 @audit_app.command("verify")
 def audit_verify(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Recompute every tenant's hash chain; exit 1 naming the first broken entry."""
-    hub = _hub()
+    hub = open_hub()
     try:
-        ids = [_resolve_tenant(hub, tenant)[0]] if tenant else None
+        ids = [resolve_tenant(hub, tenant)[0]] if tenant else None
         names = {t.id: t.name for t in hub.queries.tenants()}
         results = list(hub.queries.verify_audit(ids))
     finally:
         hub.close()
     broken = [(t, n, b) for t, n, b in results if b is not None]
     if as_json:
-        _print_json({"ok": not broken, "tenants": [
+        print_json({"ok": not broken, "tenants": [
             {"tenant": names.get(t, t), "tenant_id": t, "entries": n,
              "break": None if b is None else {"seq": b.seq, "entry_id": b.entry_id, "reason": b.reason}}
             for t, n, b in results]})
@@ -179,7 +142,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ORDERHUB_
     """Serve the API, webhooks and docs, with the workers in the same process."""
     # Imported here: uvicorn and FastAPI cost ~1 s, which every other command would pay.
     from orderhub.entrypoints.cli.server import RunningServer  # noqa: PLC0415
-    hub = _hub(upgrade=True)
+    hub = open_hub(upgrade=True)
     settings = hub.settings
     server = RunningServer(hub, host=host or settings.host, port=port or settings.port, workers=not no_workers)
     server.start()
@@ -193,7 +156,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ORDERHUB_
 def worker() -> None:
     """Run the workers only (outbox relay…); any number may run against PostgreSQL."""
     from orderhub.workers.runner import build_runner  # noqa: PLC0415 - see serve()
-    hub = _hub(upgrade=True)
+    hub = open_hub(upgrade=True)
     console.print(f"OrderHub workers on {hub.engine.dialect.name}; Ctrl-C to stop")
     try:
         build_runner(hub).run_forever()
@@ -206,19 +169,19 @@ def webhooks_add(url: str, secret: Annotated[str, typer.Option(help="Signing sec
                  events: Annotated[list[str] | None, typer.Option("--event", help="Topic; repeatable.")] = None,
                  tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Subscribe URL to the tenant's events (signed with SECRET)."""
-    hub = _hub()
+    hub = open_hub()
     try:
-        tenant_id, _ = _resolve_tenant(hub, tenant)
+        tenant_id, _ = resolve_tenant(hub, tenant)
         actor = commands.Actor(tenant_id=tenant_id, actor="cli", source="cli")
         endpoint = hub.bus.handle(commands.RegisterWebhookEndpoint(actor=actor, url=url, secret=secret,
                                                                    events=tuple(events or ["*"])))
     except ServiceError as exc:
-        _fail(exc.message)
+        fail(exc.message)
         return
     finally:
         hub.close()
     if as_json:
-        _print_json({"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events)})
+        print_json({"id": endpoint.id, "url": endpoint.url, "events": list(endpoint.events)})
     else:
         console.print(f"subscribed [bold]{endpoint.url}[/] to {', '.join(endpoint.events)} ({endpoint.id})")
 
@@ -226,14 +189,14 @@ def webhooks_add(url: str, secret: Annotated[str, typer.Option(help="Signing sec
 @outbox_app.command("status")
 def outbox_status(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Count outgoing messages by status."""
-    hub = _hub()
+    hub = open_hub()
     try:
-        tenant_id = _resolve_tenant(hub, tenant)[0] if tenant else None
+        tenant_id = resolve_tenant(hub, tenant)[0] if tenant else None
         counts = hub.queries.outbox_counts(tenant_id)
     finally:
         hub.close()
     if as_json:
-        _print_json(counts)
+        print_json(counts)
         return
     table = Table(title="Outbox")
     table.add_column("status")
@@ -246,9 +209,9 @@ def outbox_status(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
 @outbox_app.command("retry-dead")
 def outbox_retry_dead(tenant: TenantOpt = None) -> None:
     """Send dead-lettered messages again from the first attempt."""
-    hub = _hub()
+    hub = open_hub()
     try:
-        tenant_id, name = _resolve_tenant(hub, tenant)
+        tenant_id, name = resolve_tenant(hub, tenant)
         count = hub.bus.handle(commands.RequeueDeadMessages(actor=commands.Actor(tenant_id, "cli", "cli")))
     finally:
         hub.close()

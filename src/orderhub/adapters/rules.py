@@ -1,0 +1,249 @@
+"""CEL rules (DESIGN.md §4): compile rule sets once, evaluate them per order.
+
+Conditions are CEL (Common Expression Language) compiled with the ``cel`` library. A rule
+set is compiled when it is stored (so a broken rule is refused with the field at fault)
+and again when a worker loads it; evaluation then costs microseconds per rule.
+
+Every rule sees two variables: ``order`` (built by :func:`order_facts`) and ``params``
+(the rule set's ``params`` map). The rule-set format is described in ``docs/rules.md``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import re
+from collections.abc import Callable, Mapping
+from importlib import resources
+from typing import Any
+
+import cel
+import yaml
+
+from orderhub.domain.channels.model import MappedOrder
+from orderhub.domain.money import Money
+from orderhub.domain.rules import RuleEvaluationFailed, RuleInvalid
+from orderhub.domain.rules.filters import FilterDecision, FilterRule, FilterRuleSet, decide, parse_filter_rule_set
+
+__all__ = [
+    "RULE_KINDS",
+    "OrderFilters",
+    "RuleEvaluationFailed",
+    "RuleInvalid",
+    "compile_order_filters",
+    "default_rule_set",
+    "order_facts",
+    "rule_kinds",
+    "validate_rule_set",
+]
+
+ORDER_FILTERS = "order_filters"
+
+# "<input>:LINE:COLUMN: message" is how the CEL parser reports a syntax error.
+_POSITION = re.compile(r"<input>:(?P<line>\d+):(?P<column>\d+):\s*(?P<message>[^\n]*)")
+_UNDEFINED = "Undefined variable or function"
+
+_ADDRESS_FIELDS = ("country", "province", "city", "district", "detail", "postcode")
+
+
+def compile_condition(source: str, *, rule: str, field: str) -> cel.Program:
+    """Compile one CEL condition, or raise :class:`RuleInvalid` naming the rule, the field
+    and the line/column of the syntax error."""
+    try:
+        return cel.compile(source)
+    except ValueError as exc:
+        text = str(exc)
+        found = _POSITION.search(text)
+        if found is None:
+            detail = text.splitlines()[0] if text else type(exc).__name__
+            raise RuleInvalid(f"rule {rule}: `when` is not valid CEL: {detail}", field=field) from exc
+        raise RuleInvalid(f"rule {rule}: `when` is not valid CEL at line {found['line']}, column "
+                          f"{found['column']}: {found['message']}", field=field) from exc
+
+
+def evaluate(program: cel.Program, activation: Mapping[str, Any], *, rule: str) -> bool:
+    """Run ``program`` on ``activation`` and insist on a boolean; any failure becomes
+    :class:`RuleEvaluationFailed` with a message fit for a hold reason."""
+    try:
+        result = program.execute(dict(activation))
+    except KeyError as exc:
+        # The library reports a missing map key as a bare KeyError('name').
+        raise RuleEvaluationFailed(f"no such key {exc.args[0]!r} (guard optional keys with has())") from exc
+    except Exception as exc:  # the CEL runtime raises RuntimeError, TypeError, ValueError, ZeroDivisionError…
+        raise RuleEvaluationFailed(f"{type(exc).__name__}: {exc}") from exc
+    if not isinstance(result, bool):
+        raise RuleEvaluationFailed(f"the condition gave {type(result).__name__} {result!r}, not true or false")
+    return result
+
+
+class OrderFilters:
+    """A compiled ``order_filters`` rule set (one per tenant and version, reused across orders)."""
+
+    def __init__(self, rule_set: FilterRuleSet, programs: Mapping[str, cel.Program], *, version: int,
+                 broken: str | None = None) -> None:
+        self.version = version
+        self.rule_set = rule_set
+        self._programs = dict(programs)
+        self._params = copy.deepcopy(dict(rule_set.params))
+        self._broken = broken
+
+    @classmethod
+    def holding_all(cls, *, version: int, problem: str) -> OrderFilters:
+        """Filters that hold every order with ``problem`` as the reason: what a worker uses
+        when a stored rule set no longer compiles (fail closed, never pass unchecked)."""
+        return cls(FilterRuleSet(rules=()), {}, version=version, broken=problem)
+
+    @property
+    def rules(self) -> tuple[FilterRule, ...]:
+        """The rules, in the order they are applied."""
+        return self.rule_set.rules
+
+    def decide(self, facts: dict[str, Any]) -> FilterDecision:
+        """Decide whether the order described by ``facts`` (see :func:`order_facts`) is held
+        and which tags it gets. Never raises for a rule that fails: that rule holds the order."""
+        if self._broken is not None:
+            return FilterDecision(held=True, rule=None,
+                                  reason=f"order_filters v{self.version} can't be used: {self._broken}")
+        activation = {"order": facts, "params": self._params}
+
+        def run(rule: FilterRule, _facts: Mapping[str, Any]) -> bool:
+            return evaluate(self._programs[rule.name], activation, rule=rule.name)
+
+        return decide(self.rule_set.rules, facts, run)
+
+
+def compile_order_filters(body: Mapping[str, Any], *, version: int) -> OrderFilters:
+    """Validate and compile an ``order_filters`` body; raise :class:`RuleInvalid` with the
+    field path (``rules[2].when``) for the first problem found."""
+    rule_set = parse_filter_rule_set(body)
+    programs: dict[str, cel.Program] = {}
+    sample = {"order": _SAMPLE_ORDER, "params": dict(rule_set.params)}
+    for index, rule in enumerate(rule_set.rules):
+        path = f"rules[{index}].when"
+        program = compile_condition(rule.when, rule=rule.name, field=path)
+        _try_on_sample(program, sample, rule=rule.name, field=path)
+        programs[rule.name] = program
+    return OrderFilters(rule_set, programs, version=version)
+
+
+def _try_on_sample(program: cel.Program, sample: Mapping[str, Any], *, rule: str, field: str) -> None:
+    """Catch mistakes that would hold every order: misspelt variables, functions or order
+    fields, and conditions that aren't boolean. Data-dependent failures (a channel
+    attribute this sample lacks) are left to run time, where they fail closed."""
+    try:
+        result = program.execute(dict(sample))
+    except KeyError as exc:
+        key = str(exc.args[0]) if exc.args else ""
+        if _names_attribute(program.source, key):
+            return
+        raise RuleInvalid(f"rule {rule}: `when` reads {key!r}, which neither `order` nor `params` has "
+                          f"(order fields: {', '.join(sorted(_SAMPLE_ORDER))}; guard channel attributes with "
+                          "has(order.attributes.<name>))", field=field) from exc
+    except RuntimeError as exc:
+        if _UNDEFINED in str(exc):
+            raise RuleInvalid(f"rule {rule}: {str(exc).split('.')[0]}; rules can use `order` and `params`",
+                              field=field) from exc
+        return
+    except Exception:  # other failures depend on the order's data; decided per order at run time
+        return
+    if not isinstance(result, bool):
+        raise RuleInvalid(f"rule {rule}: `when` must be true or false, but gives {type(result).__name__}",
+                          field=field)
+
+
+def _names_attribute(source: str, key: str) -> bool:
+    """True when ``key`` is read from ``order.attributes`` (free-form channel facts)."""
+    quoted = re.escape(key)
+    return re.search(rf"attributes\s*(\.\s*{quoted}\b|\[\s*['\"]{quoted}['\"]\s*\])", source) is not None
+
+
+# --------------------------------------------------------------------------- facts
+def order_facts(order: MappedOrder, *, channel: str, shop: str) -> dict[str, Any]:
+    """The ``order`` variable the filter rules see, built from a mapped channel order.
+
+    Money is in integer minor units (``total_amount`` is the same total as a decimal
+    string); text that the channel left out is ``""`` so rules compare without null checks.
+    """
+    currency = order.currency
+    subtotal = sum(line.unit_price.amount * line.quantity - line.discount.amount + line.tax.amount
+                   for line in order.lines)
+    total = subtotal + order.shipping_fee.amount - order.discount.amount
+    address = order.shipping_address
+    return {
+        "channel": channel,
+        "shop": shop,
+        "external_id": order.external_id,
+        "status": order.status.value,
+        "channel_status": order.channel_status,
+        "currency": currency,
+        "total": total,
+        "total_amount": Money(total, currency).to_decimal_string(),
+        "shipping_fee": order.shipping_fee.amount,
+        "discount": order.discount.amount,
+        "payment_method": order.payment_method or "",
+        "tags": list(order.tags),
+        "buyer": {"name": order.buyer.name or "", "phone": order.buyer.phone or "",
+                  "email": order.buyer.email or ""},
+        "address": {name: (getattr(address, name) or "") if address is not None else ""
+                    for name in _ADDRESS_FIELDS},
+        "lines": [{"sku": line.sku, "title": line.title or "", "quantity": line.quantity,
+                   "unit_price": line.unit_price.amount} for line in order.lines],
+        "line_count": len(order.lines),
+        "item_count": sum(line.quantity for line in order.lines),
+        "attributes": copy.deepcopy(dict(order.attributes)),
+    }
+
+
+# A blank order with every field present: what a rule is tried on before it is stored.
+_SAMPLE_ORDER: dict[str, Any] = {
+    "channel": "", "shop": "", "external_id": "", "status": "paid", "channel_status": "", "currency": "CNY",
+    "total": 0, "total_amount": "0.00", "shipping_fee": 0, "discount": 0, "payment_method": "", "tags": [],
+    "buyer": {"name": "", "phone": "", "email": ""},
+    "address": dict.fromkeys(_ADDRESS_FIELDS, ""),
+    "lines": [{"sku": "", "title": "", "quantity": 1, "unit_price": 0}],
+    "line_count": 1, "item_count": 1, "attributes": {},
+}
+
+
+# --------------------------------------------------------------------------- kinds
+def _validate_order_filters(body: Mapping[str, Any]) -> None:
+    compile_order_filters(body, version=0)
+
+
+# Later issues add their kinds (risk, routing, refund policy…) here: kind -> validator that
+# raises RuleInvalid for a body it refuses.
+RULE_KINDS: Mapping[str, Callable[[Mapping[str, Any]], None]] = {
+    ORDER_FILTERS: _validate_order_filters,
+}
+
+
+def rule_kinds() -> tuple[str, ...]:
+    """The rule-set kinds OrderHub knows, sorted."""
+    return tuple(sorted(RULE_KINDS))
+
+
+def validate_rule_set(kind: str, body: Mapping[str, Any]) -> None:
+    """Raise :class:`RuleInvalid` when ``body`` is not a valid rule set of ``kind``;
+    :class:`LookupError` when ``kind`` is unknown."""
+    try:
+        validator = RULE_KINDS[kind]
+    except KeyError as exc:
+        raise LookupError(f"unknown rule kind {kind!r}; known kinds: {', '.join(rule_kinds())}") from exc
+    validator(body)
+
+
+def default_rule_set(kind: str) -> dict[str, Any]:
+    """The seeded rule set of ``kind`` (``rules_defaults/<kind>.yaml``), as a fresh copy;
+    :class:`LookupError` when ``kind`` is unknown."""
+    if kind not in RULE_KINDS:
+        raise LookupError(f"unknown rule kind {kind!r}; known kinds: {', '.join(rule_kinds())}")
+    return copy.deepcopy(_load_default(kind))
+
+
+@functools.cache
+def _load_default(kind: str) -> dict[str, Any]:
+    text = resources.files("orderhub.adapters").joinpath("rules_defaults", f"{kind}.yaml").read_text("utf-8")
+    body = yaml.safe_load(text)
+    if not isinstance(body, dict):
+        raise RuleInvalid(f"rules_defaults/{kind}.yaml must hold a rule-set object", field="body")
+    return body
