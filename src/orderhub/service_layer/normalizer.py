@@ -279,13 +279,21 @@ class Normalizer:
         lines = [OrderLine.build(i + 1, sku=ln.sku, title=ln.title, quantity=ln.quantity, unit_price=ln.unit_price,
                                  discount=ln.discount, tax=ln.tax, currency=mapped.currency)
                  for i, ln in enumerate(mapped.lines)]
+        # An order the channel reports held (JD LOCKED, paused…) is stored as paid and held here,
+        # so the hold has OrderHub's reason and a release has somewhere to return to.
+        held_by_channel = mapped.status is OrderStatus.ON_HOLD
+        status = OrderStatus.PAID if held_by_channel else mapped.status
         order = Order.create(
             tenant_id=row.tenant_id, channel=row.channel, shop=row.shop, external_id=mapped.external_id,
-            currency=mapped.currency, status=mapped.status, lines=lines, shipping_fee=mapped.shipping_fee,
+            currency=mapped.currency, status=status, lines=lines, shipping_fee=mapped.shipping_fee,
             discount=mapped.discount, buyer=mapped.buyer, shipping_address=mapped.shipping_address,
             tags=mapped.tags, placed_at=min(mapped.placed_at, now), paid_at=_paid_at(mapped, now), now=now,
             channel_status=mapped.channel_status, raw_ref=row.message_id)
-        if mapped.status in FULFILMENT_STATUSES:
+        if held_by_channel:
+            order.apply(OrderEvent(type=OrderEventType.HOLD, occurred_at=now, key=f"{row.message_id}:channel_hold",
+                                   reason=f"the channel reports the order held ({mapped.channel_status})"[:500]),
+                        now=now)
+        elif mapped.status in FULFILMENT_STATUSES:
             self._filter(uow, row, order, mapped, now=now, report=report)
         uow.orders.add(order)
         return order
@@ -339,7 +347,7 @@ class Normalizer:
 
 
 def _paid_at(mapped: MappedOrder, now: datetime) -> datetime | None:
-    if mapped.status in (OrderStatus.PENDING_PAYMENT, OrderStatus.CANCELLED) and mapped.paid_at is None:
+    if mapped.status in (OrderStatus.CANCELLED, OrderStatus.ON_HOLD) and mapped.paid_at is None:
         return None
     if mapped.status is OrderStatus.PENDING_PAYMENT:
         return None

@@ -4,6 +4,8 @@ replaying dead-lettered messages and resuming a channel after its breaker trippe
 from __future__ import annotations
 
 import hashlib
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,32 @@ class Received:
     reason: str | None = None
 
 
+class ShopCache:
+    """Shops by (channel, code), kept for ``ttl`` seconds: every webhook needs its shop's
+    secret, and shops change rarely. Only found shops are cached (a shop registered a
+    moment ago is found at once), and a signature that fails against a cached secret is
+    checked again against the database before the push is refused (a rotated secret takes
+    effect at once)."""
+
+    def __init__(self, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._shops: dict[tuple[str, str], tuple[float, Shop]] = {}
+
+    def get(self, uow: SqlAlchemyUnitOfWork, channel: str, code: str, *, fresh: bool = False) -> Shop | None:
+        """The shop, from the cache unless ``fresh`` or expired."""
+        now = self._clock()
+        hit = self._shops.get((channel, code))
+        if hit is not None and not fresh and now - hit[0] < self._ttl:
+            return hit[1]
+        shop = uow.shops.by_code(channel, code)
+        if shop is None:
+            self._shops.pop((channel, code), None)
+        else:
+            self._shops[(channel, code)] = (now, shop)
+        return shop
+
+
 def register_shop(cmd: RegisterShop, uow: SqlAlchemyUnitOfWork, *, specs: SpecRegistry) -> Shop:
     """Register a shop for a channel that has a mapping spec."""
     try:
@@ -71,7 +99,7 @@ def _kept_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def receive_channel_message(cmd: ReceiveChannelMessage, uow: SqlAlchemyUnitOfWork, *, specs: SpecRegistry,
-                            metrics: Metrics) -> Received:
+                            metrics: Metrics, shops: ShopCache | None = None) -> Received:
     """Verify, key and store one channel message in the inbox (DESIGN.md §2 step 1).
 
     Nothing is parsed beyond what the dedup key needs; mapping happens in the normalizer.
@@ -90,20 +118,28 @@ def receive_channel_message(cmd: ReceiveChannelMessage, uow: SqlAlchemyUnitOfWor
     except ValueError as exc:
         raise InvalidInput(f"source: unknown message source {cmd.source!r}", field="source") from exc
     headers = {k.lower(): v for k, v in cmd.headers.items()}
+    shops = shops or ShopCache(ttl=0)
     with uow:
-        shop = uow.shops.by_code(cmd.channel, cmd.shop_code)
+        shop = shops.get(uow, cmd.channel, cmd.shop_code)
         if shop is None or not shop.active or (cmd.tenant_id is not None and shop.tenant_id != cmd.tenant_id):
             raise ShopNotFound(f"no {cmd.channel} shop with code {cmd.shop_code!r}; register it first "
                                f"(POST /api/v1/shops or `orderhub shops add`)", field="shop_code")
         if cmd.verify:
             try:
-                verify_signature(spec.signature, body=cmd.body, headers=headers, secret=shop.secret,
-                                 url=cmd.url or "", app_key=_str_or_none(shop.settings.get("app_key")))
+                _verify(spec.signature, cmd, headers, shop)
             except SignatureInvalid:
-                uow.shops.count_signature_failure(shop)
-                uow.commit()
-                metrics.signature_failures.labels(cmd.channel).inc()
-                raise
+                shop = shops.get(uow, cmd.channel, cmd.shop_code, fresh=True)
+                try:
+                    if shop is None:
+                        raise
+                    _verify(spec.signature, cmd, headers, shop)
+                except SignatureInvalid:
+                    if shop is not None:
+                        uow.shops.count_signature_failure(shop)
+                        uow.commit()
+                    metrics.signature_failures.labels(cmd.channel).inc()
+                    raise
+            assert shop is not None
         now = uow.clock.now()
         content_hash = hashlib.sha256(cmd.body).hexdigest()
         status, kind = InboxStatus.PENDING, "unknown"
@@ -137,6 +173,11 @@ def receive_channel_message(cmd: ReceiveChannelMessage, uow: SqlAlchemyUnitOfWor
                                 field=rejection.field)
     metrics.channel_messages.labels(cmd.channel, source.value, "accepted").inc()
     return Received("accepted", row.message_id, shop.tenant_id)
+
+
+def _verify(scheme: str, cmd: ReceiveChannelMessage, headers: dict[str, str], shop: Shop) -> None:
+    verify_signature(scheme, body=cmd.body, headers=headers, secret=shop.secret, url=cmd.url or "",
+                     app_key=_str_or_none(shop.settings.get("app_key")))
 
 
 def _str_or_none(value: Any) -> str | None:

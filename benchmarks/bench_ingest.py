@@ -1,0 +1,273 @@
+"""Channel ingest throughput, on SQLite and PostgreSQL:
+
+* **webhooks accepted/s** — signed Shopify pushes over real HTTP to ``orderhub serve
+  --no-workers`` (a separate server process), each verified (HMAC-SHA256 on the raw body),
+  keyed and written durably to the inbox before the 202;
+* **orders normalized and applied/s** — the inbox workers mapping those messages through the
+  Shopify spec, running the filter rules and creating the canonical orders (order + lines +
+  audit entry + message outcome in one transaction per batch), in 1 and 2 processes.
+
+    .venv/bin/python benchmarks/bench_ingest.py [--webhooks N] [--skip-pg]
+
+Figures only: nothing here passes or fails on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from bench_orders import (
+    DEFAULT_PG_URL,
+    Figure,
+    console,
+    free_port,
+    load_average,
+    machine,
+    pg_database,
+    pg_facts,
+    speed_check,
+)
+from rich.table import Table
+
+from orderhub.adapters.channels.signatures import sign
+from orderhub.bootstrap import bootstrap
+from orderhub.config import Settings
+from orderhub.domain import commands
+from orderhub.service_layer.normalizer import Normalizer
+
+SECRET = "bench-shop-secret-0001"
+SHOP = "bench"
+
+
+def shopify_payload(n: int, now: datetime) -> dict[str, Any]:
+    """A Shopify REST order (our own made-up values) with two lines."""
+    created = now - timedelta(hours=1, seconds=n % 3000)
+    return {
+        "id": 7_000_000_000 + n, "name": f"#{1000 + n}", "currency": "USD", "financial_status": "paid",
+        "fulfillment_status": None, "cancelled_at": None, "created_at": created.isoformat(),
+        "processed_at": created.isoformat(), "updated_at": (created + timedelta(minutes=1)).isoformat(),
+        "email": "b***@example.com", "test": False, "tags": "bench",
+        "customer": {"first_name": "Bench", "last_name": f"Buyer {n}"},
+        "shipping_address": {"name": "Bench Buyer", "address1": f"{n} Main St", "city": "Springfield",
+                             "province": "Oregon", "country_code": "US", "zip": "97477", "phone": "555-***-0100"},
+        "line_items": [
+            {"id": 1, "sku": f"SKU-{n % 50}", "title": "Tea", "quantity": 1 + n % 3, "price": "12.50",
+             "discount_allocations": [{"amount": "0.50"}], "tax_lines": [{"price": "1.00"}]},
+            {"id": 2, "sku": "CUP-9", "title": "Cup", "quantity": 1, "price": "8.00", "discount_allocations": [],
+             "tax_lines": []},
+        ],
+        "shipping_lines": [{"code": "standard", "price": "5.00"}],
+        "payment_gateway_names": ["shopify_payments"],
+    }
+
+
+def signed_requests(count: int, start: int) -> list[tuple[bytes, dict[str, str]]]:
+    now = datetime.now(UTC)
+    out = []
+    for n in range(start, start + count):
+        body = json.dumps(shopify_payload(n, now), separators=(",", ":")).encode()
+        headers = sign("shopify", body=body, secret=SECRET, url="")
+        headers |= {"X-Shopify-Topic": "orders/create", "Content-Type": "application/json"}
+        out.append((body, headers))
+    return out
+
+
+# ---------------------------------------------------------------------------- HTTP accept
+def client_process(url: str, requests: list[tuple[bytes, dict[str, str]]], threads: int, barrier: Any,
+                   results: Any) -> None:
+    """Post ``requests`` with ``threads`` keep-alive clients; report (seconds, latencies, failures)."""
+    parts = [requests[i::threads] for i in range(threads)]
+    latencies: list[float] = []
+    failures = [0]
+    lock = threading.Lock()
+
+    def run(part: list[tuple[bytes, dict[str, str]]]) -> None:
+        mine: list[float] = []
+        bad = 0
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for body, headers in part:
+                t0 = time.perf_counter()
+                reply = client.post(f"/webhooks/shopify/{SHOP}", content=body, headers=headers)
+                mine.append(time.perf_counter() - t0)
+                bad += reply.status_code != 202
+        with lock:
+            latencies.extend(mine)
+            failures[0] += bad
+
+    workers = [threading.Thread(target=run, args=(p,)) for p in parts]
+    barrier.wait()
+    started = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    results.put((time.perf_counter() - started, latencies, failures[0]))
+
+
+def http_accept(engine_name: str, env: dict[str, str], count: int, *, processes: int, threads: int,
+                server_workers: int) -> Figure:
+    port = free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory", "orderhub.entrypoints.api.asgi:create",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(server_workers), "--no-access-log",
+           "--log-level", "warning"]
+    server = subprocess.Popen(cmd, env=env)  # noqa: S603 - our own interpreter and module
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        warm = signed_requests(200, 10_000_000)
+        with httpx.Client(base_url=url) as c:
+            for body, headers in warm:
+                c.post(f"/webhooks/shopify/{SHOP}", content=body, headers=headers)
+        reqs = signed_requests(count, 0)
+        ctx = multiprocessing.get_context("fork")
+        barrier = ctx.Barrier(processes)
+        results = ctx.Queue()
+        procs = [ctx.Process(target=client_process, args=(url, reqs[i::processes], threads, barrier, results))
+                 for i in range(processes)]
+        for p in procs:
+            p.start()
+        outs = [results.get() for _ in procs]
+        for p in procs:
+            p.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    seconds = max(o[0] for o in outs)
+    failures = sum(o[2] for o in outs)
+    if failures:
+        console.print(f"[red]{failures} webhook(s) were not answered 202[/]")
+    latencies = [x for o in outs for x in o[1]]
+    return Figure(engine_name, "HTTP webhook", "accept (verify + durable inbox write)",
+                  f"{processes}×{threads} clients, {server_workers} server proc", 1, count, seconds, latencies)
+
+
+# ---------------------------------------------------------------------------- normalize
+def normalize_process(env: dict[str, str], worker: str, barrier: Any, results: Any) -> None:
+    os.environ.update(env)
+    hub = bootstrap(Settings.from_env())
+    normalizer = Normalizer(hub.uow_factory, specs=hub.specs, clock=hub.clock, metrics=hub.metrics,
+                            worker_id=worker, batch_size=200)
+    normalizer.run_once()  # imports, compiled specs and filters, connections: warm before timing
+    barrier.wait()
+    started = time.perf_counter()
+    report = normalizer.drain()
+    results.put((time.perf_counter() - started, report.applied, report.dead))
+    hub.close()
+
+
+def normalize(engine_name: str, env: dict[str, str], processes: int, expected: int) -> Figure:
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(processes)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=normalize_process, args=(env, f"bench-{i}", barrier, results))
+             for i in range(processes)]
+    for p in procs:
+        p.start()
+    outs = [results.get() for _ in procs]
+    for p in procs:
+        p.join()
+    applied = sum(o[1] for o in outs)
+    dead = sum(o[2] for o in outs)
+    if dead:
+        console.print(f"[red]{dead} message(s) dead-lettered[/]")
+    seconds = max(o[0] for o in outs)
+    return Figure(engine_name, "inbox workers", "normalize + apply (create order)",
+                  f"{processes} process{'es' if processes > 1 else ''}", 1, min(applied, expected), seconds)
+
+
+def prepare(env: dict[str, str]) -> None:
+    os.environ.update(env)
+    hub = bootstrap(Settings.from_env(), upgrade_db=True)
+    issued = hub.bus.handle(commands.CreateTenant("bench"))
+    actor = commands.Actor(tenant_id=issued.tenant_id, actor="bench", source="bench")
+    hub.bus.handle(commands.RegisterShop(actor=actor, code=SHOP, channel="shopify", name="Bench", secret=SECRET))
+    hub.close()
+
+
+def bench_engine(engine_name: str, url: str, home: Path, args: argparse.Namespace) -> list[Figure]:
+    env = {"ORDERHUB_DATABASE_URL": url, "ORDERHUB_HOME": str(home)}
+    full_env = os.environ | env
+    prepare(env)
+    figures = [http_accept(engine_name, full_env, args.webhooks, processes=args.client_processes,
+                           threads=args.client_threads, server_workers=args.server_workers)]
+    # Two normalizer legs over two halves: the first drains alone, the second with 2 processes.
+    total = args.webhooks + 200
+    half_env = dict(env)
+    figures.append(normalize(engine_name, half_env, 1, total))
+    http_accept(engine_name, full_env, args.webhooks, processes=args.client_processes,
+                threads=args.client_threads, server_workers=args.server_workers)  # refill (different ids)
+    figures.append(normalize(engine_name, half_env, 2, total))
+    return figures
+
+
+def print_results(facts: list[tuple[str, str]], figures: list[Figure]) -> None:
+    info = Table(title="Machine", show_header=False)
+    info.add_column(style="bold")
+    info.add_column()
+    for k, v in facts:
+        info.add_row(k, v)
+    console.print(info)
+    table = Table(title="OrderHub channel ingest")
+    for name in ("engine", "path", "operation", "callers", "count", "seconds", "per second", "p50 ms", "p95 ms"):
+        table.add_column(name, justify="right" if name in ("count", "seconds", "per second", "p50 ms",
+                                                            "p95 ms") else "left")
+    for f in figures:
+        p50, p95 = f.percentile(50), f.percentile(95)
+        table.add_row(f.engine, f.path, f.operation, f.callers, str(f.count), f"{f.seconds:.2f}", f"{f.rate:,.0f}",
+                      "" if p50 is None else f"{p50:.2f}", "" if p95 is None else f"{p95:.2f}")
+    console.print(table)
+    console.print("accept = signature check on the raw body, shop lookup, dedup key from the payload, one INSERT "
+                  "… ON CONFLICT DO NOTHING into the inbox, commit, 202. normalize + apply = claim a batch "
+                  "(SKIP LOCKED on PostgreSQL), map through specs/shopify.yaml, filter rules (CEL), create the "
+                  "order with lines, audit entries on the tenant's hash chain, message outcomes; one transaction "
+                  "per batch of 200.")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--webhooks", type=int, default=4000, help="webhooks per HTTP figure (default 4000)")
+    p.add_argument("--client-processes", type=int, default=2)
+    p.add_argument("--client-threads", type=int, default=4)
+    p.add_argument("--server-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
+    p.add_argument("--skip-pg", action="store_true")
+    p.add_argument("--skip-sqlite", action="store_true")
+    p.add_argument("--pg-url", default=os.environ.get("ORDERHUB_BENCH_PG_URL", DEFAULT_PG_URL))
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    load_before = load_average()
+    speed_before = speed_check()
+    pg = None if args.skip_pg else pg_facts(args.pg_url)
+    figures: list[Figure] = []
+    with tempfile.TemporaryDirectory(prefix="orderhub-bench-ingest-") as tmp:
+        if not args.skip_sqlite:
+            home = Path(tmp) / "sqlite"
+            figures += bench_engine("SQLite", f"sqlite:///{home / 'orderhub.db'}", home, args)
+        if pg is not None:
+            with pg_database(args.pg_url) as url:
+                figures += bench_engine("PostgreSQL", url, Path(tmp) / "pg", args)
+    print_results(machine(pg, load_before, (speed_before, speed_check())), figures)
+
+
+if __name__ == "__main__":
+    main()
