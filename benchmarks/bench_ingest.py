@@ -123,7 +123,7 @@ def http_accept(engine_name: str, env: dict[str, str], count: int, *, processes:
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "orderhub.entrypoints.api.asgi:create",
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(server_workers), "--no-access-log",
            "--log-level", "warning"]
-    server = subprocess.Popen(cmd, env=env)  # noqa: S603 - our own interpreter and module
+    server = subprocess.Popen(cmd, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):

@@ -18,10 +18,10 @@ from sqlalchemy import Connection, Engine
 from orderhub.adapters.db.audit import SqlAuditRepository
 from orderhub.adapters.db.channels import SqlChannelStateRepository, SqlInboxRepository, SqlShopRepository
 from orderhub.adapters.db.engine import WRITE
-from orderhub.adapters.db.rules import SqlRuleSetRepository
 from orderhub.adapters.db.idempotency import SqlIdempotencyRepository
 from orderhub.adapters.db.orders import SqlOrderRepository
 from orderhub.adapters.db.outbox import OutboxMessage, SqlOutboxRepository
+from orderhub.adapters.db.rules import SqlRuleSetRepository
 from orderhub.adapters.db.tenancy import SqlTenantRepository
 from orderhub.domain import ids
 from orderhub.domain.audit import AuditRecord, digest

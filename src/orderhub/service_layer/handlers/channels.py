@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from orderhub.adapters.channels.mapping import SpecRegistry, UnknownChannel
+from orderhub.adapters.channels.mapping import ChannelSpec, SpecRegistry, UnknownChannel
 from orderhub.adapters.channels.signatures import verify_signature
 from orderhub.adapters.db.channels import InboxRow
 from orderhub.adapters.db.errors import DuplicateKeyError
@@ -142,23 +142,13 @@ def receive_channel_message(cmd: ReceiveChannelMessage, uow: SqlAlchemyUnitOfWor
             assert shop is not None
         now = uow.clock.now()
         content_hash = hashlib.sha256(cmd.body).hexdigest()
-        status, kind = InboxStatus.PENDING, "unknown"
-        error: tuple[str, str | None, str] | None = None
-        external_id, version = f"sha256:{content_hash[:48]}", "content"
-        rejection: UnreadableMessage | None = None
-        try:
-            payload = spec.parse_body(cmd.body, headers)
-            key = spec.identify(payload, headers)
-            external_id, version, kind = key.external_id, key.event_version, key.kind
-        except UnreadableMessage as exc:
-            status, rejection = InboxStatus.REJECTED, exc
-            error = (exc.code, exc.field, exc.message)
-        except MappingFailed as exc:
-            # Kept under a content key; the normalizer maps it again and dead-letters it with the path.
-            error = (exc.code, exc.field, exc.message)
+        key = _message_key(spec, cmd.body, headers, content_hash)
+        status = InboxStatus.REJECTED if key.rejection is not None else InboxStatus.PENDING
+        error, rejection = key.error, key.rejection
         row = InboxRow(tenant_id=shop.tenant_id, message_id=ids.new_id("in"), channel=cmd.channel,
-                       shop=shop.code, source=source.value, external_id=external_id[:200],
-                       event_version=version[:100], kind=kind, status=status.value, headers=_kept_headers(headers),
+                       shop=shop.code, source=source.value, external_id=key.external_id[:200],
+                       event_version=key.version[:100], kind=key.kind, status=status.value,
+                       headers=_kept_headers(headers),
                        body=cmd.body, content_hash=content_hash, received_at=now,
                        error_code=error[0] if error else None, error_field=error[1] if error else None,
                        last_error=error[2] if error else None)
@@ -173,6 +163,28 @@ def receive_channel_message(cmd: ReceiveChannelMessage, uow: SqlAlchemyUnitOfWor
                                 field=rejection.field)
     metrics.channel_messages.labels(cmd.channel, source.value, "accepted").inc()
     return Received("accepted", row.message_id, shop.tenant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class _Key:
+    external_id: str
+    version: str
+    kind: str
+    error: tuple[str, str | None, str] | None = None
+    rejection: UnreadableMessage | None = None
+
+
+def _message_key(spec: ChannelSpec, body: bytes, headers: dict[str, str], content_hash: str) -> _Key:
+    """The dedup key of a message; a content-derived one when the payload can't give it."""
+    fallback = f"sha256:{content_hash[:48]}"
+    try:
+        key = spec.identify(spec.parse_body(body, headers), headers)
+    except UnreadableMessage as exc:
+        return _Key(fallback, "content", "unknown", (exc.code, exc.field, exc.message), exc)
+    except MappingFailed as exc:
+        # Kept under a content key; the normalizer maps it again and dead-letters it with the path.
+        return _Key(fallback, "content", "unknown", (exc.code, exc.field, exc.message))
+    return _Key(key.external_id, key.event_version, key.kind)
 
 
 def _verify(scheme: str, cmd: ReceiveChannelMessage, headers: dict[str, str], shop: Shop) -> None:
