@@ -178,5 +178,6 @@ def test_run_forever_stops_on_sigterm(hub: OrderHub) -> None:
     assert signal.getsignal(signal.SIGTERM) == original
 
 
-def test_build_workers_has_the_outbox_relay(hub: OrderHub, http: httpx.Client) -> None:
-    assert [w.name for w in build_workers(hub, http_client=http)] == ["outbox"]
+def test_build_runner_has_inbox_outbox_and_pollers(hub: OrderHub, http: httpx.Client) -> None:
+    assert [w.name for w in build_workers(hub, http_client=http)] == ["inbox", "outbox"]
+    assert [w.name for w in build_runner(hub, http_client=http).workers] == ["inbox", "outbox", "pollers"]

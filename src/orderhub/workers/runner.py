@@ -200,8 +200,50 @@ class WorkerRunner:
                     log.exception("worker_close_failed", worker=worker.name)
 
 
+class RunnerGroup:
+    """Several :class:`WorkerRunner` loops run side by side, each on its own thread, so a
+    slow kind of work (a poll waiting out a channel's rate limit) never holds up the others
+    (the inbox and the outbox). Same interface as a single runner."""
+
+    def __init__(self, runners: Sequence[WorkerRunner]) -> None:
+        if not runners:
+            raise ValueError("a runner group needs at least one runner")
+        self.runners = list(runners)
+
+    @property
+    def workers(self) -> list[Worker]:
+        """Every worker of every runner."""
+        return [w for r in self.runners for w in r.workers]
+
+    def start(self) -> None:
+        """Start every runner in its background thread."""
+        for runner in self.runners:
+            runner.start()
+
+    def stop(self, timeout: float | None = 10.0) -> bool:
+        """Stop every runner; True when all have finished."""
+        return all([runner.stop(timeout) for runner in self.runners])
+
+    def run_forever(self) -> None:
+        """Run the first runner in the calling thread (signals stop it) and the rest in the
+        background; when the first returns, the others are stopped too."""
+        for runner in self.runners[1:]:
+            runner.start()
+        try:
+            self.runners[0].run_forever()
+        finally:
+            for runner in self.runners[1:]:
+                runner.stop()
+
+    @property
+    def running(self) -> bool:
+        """True while any runner is active."""
+        return any(r.running for r in self.runners)
+
+
 def build_workers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> list[Worker]:
-    """The workers ``orderhub serve`` and ``orderhub worker`` run, wired to ``hub``.
+    """The queue workers ``orderhub serve`` and ``orderhub worker`` run, wired to ``hub``:
+    the inbox normalizer and the outbox relay.
 
     ``http_client`` is shared by the outbound HTTP workers (tests inject one); by default
     each makes and owns its own.
@@ -212,9 +254,19 @@ def build_workers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> 
             OutboxRelay(hub.engine, hub.clock, hub.metrics, http_client=http_client, guard=hub.webhook_guard)]
 
 
+def build_pollers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> list[Worker]:
+    """The channel pollers (they wait on channels' rate limits, so they get their own loop)."""
+    from orderhub.workers.pollers import ChannelPoller  # noqa: PLC0415 - imports the HTTP poll client
+
+    return [ChannelPoller(hub.engine, hub.clock, hub.bus, hub.specs, http_client=http_client)]
+
 
 def build_runner(hub: OrderHub, *, http_client: httpx.Client | None = None, poll_interval: float = 0.5,
-                 lease_ttl: timedelta = timedelta(seconds=30)) -> WorkerRunner:
-    """A :class:`WorkerRunner` over :func:`build_workers` for ``hub`` (what ``serve`` and ``worker`` start)."""
-    return WorkerRunner(build_workers(hub, http_client=http_client), hub=hub, poll_interval=poll_interval,
-                        lease_ttl=lease_ttl)
+                 lease_ttl: timedelta = timedelta(seconds=30)) -> RunnerGroup:
+    """What ``serve`` and ``worker`` start: the queue workers in one loop, the pollers in another."""
+    return RunnerGroup([
+        WorkerRunner(build_workers(hub, http_client=http_client), hub=hub, poll_interval=poll_interval,
+                     lease_ttl=lease_ttl),
+        WorkerRunner(build_pollers(hub, http_client=http_client), hub=hub, poll_interval=max(poll_interval, 1.0),
+                     lease_ttl=lease_ttl),
+    ])

@@ -62,7 +62,7 @@ def read_jsonl(text: str, *, channel: str | None, shop: str | None) -> Iterator[
             continue
         try:
             value = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             yield ImportItem(n, channel, shop, None, f"line {n}: not JSON ({exc.msg} at column {exc.colno})")
             continue
         if not isinstance(value, dict):

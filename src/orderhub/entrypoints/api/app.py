@@ -11,11 +11,13 @@ import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
+from starlette.staticfiles import StaticFiles
 
 from orderhub import __version__
 from orderhub.bootstrap import OrderHub
 from orderhub.entrypoints.api import errors
 from orderhub.entrypoints.api.routes import channels, health, orders, rules, shops, webhook_endpoints, webhooks
+from orderhub.entrypoints.dashboard import STATIC_DIR, create_dashboard
 
 DESCRIPTION = """One canonical order from every sales channel, honest stock, and a tamper-evident timeline.
 
@@ -35,11 +37,13 @@ def create_app(hub: OrderHub) -> FastAPI:
     app.include_router(channels.router)
     app.include_router(rules.router)
     app.include_router(webhooks.router)
+    app.include_router(create_dashboard(hub))
+    app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.include_router(health.router)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+        return RedirectResponse("/ui/")
 
     @app.middleware("http")
     async def trace_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -25,6 +25,7 @@ from orderhub.entrypoints.cli.context import (
     print_json,
     resolve_tenant,
 )
+from orderhub.entrypoints.cli.polling import shops_backfill, shops_poll
 from orderhub.service_layer.errors import ServiceError
 from orderhub.service_layer.handlers.tenancy import IssuedKey
 
@@ -41,6 +42,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(outbox_app, name="outbox")
 app.add_typer(shops_app, name="shops")
+shops_app.command("poll")(shops_poll)
+shops_app.command("backfill")(shops_backfill)
 app.add_typer(channels_app, name="channels")
 app.add_typer(inbox_app, name="inbox")
 app.command("import")(import_file)

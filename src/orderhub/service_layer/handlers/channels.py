@@ -126,13 +126,13 @@ def receive_channel_message(cmd: ReceiveChannelMessage, uow: SqlAlchemyUnitOfWor
                                f"(POST /api/v1/shops or `orderhub shops add`)", field="shop_code")
         if cmd.verify:
             try:
-                _verify(spec.signature, cmd, headers, shop)
+                _verify(spec, cmd, headers, shop)
             except SignatureInvalid:
                 shop = shops.get(uow, cmd.channel, cmd.shop_code, fresh=True)
                 try:
                     if shop is None:
                         raise
-                    _verify(spec.signature, cmd, headers, shop)
+                    _verify(spec, cmd, headers, shop)
                 except SignatureInvalid:
                     if shop is not None:
                         uow.shops.count_signature_failure(shop)
@@ -187,9 +187,9 @@ def _message_key(spec: ChannelSpec, body: bytes, headers: dict[str, str], conten
     return _Key(key.external_id, key.event_version, key.kind)
 
 
-def _verify(scheme: str, cmd: ReceiveChannelMessage, headers: dict[str, str], shop: Shop) -> None:
-    verify_signature(scheme, body=cmd.body, headers=headers, secret=shop.secret, url=cmd.url or "",
-                     app_key=_str_or_none(shop.settings.get("app_key")))
+def _verify(spec: ChannelSpec, cmd: ReceiveChannelMessage, headers: dict[str, str], shop: Shop) -> None:
+    verify_signature(spec.signature, body=cmd.body, headers=headers, secret=shop.secret, url=cmd.url or "",
+                     app_key=_str_or_none(shop.settings.get("app_key")), header=spec.signature_header)
 
 
 def _str_or_none(value: Any) -> str | None:
