@@ -292,7 +292,7 @@ def test_audit_verify_detects_an_edited_and_a_deleted_entry(env: dict[str, str],
 # ---------------------------------------------------------------------------- demo, help
 
 
-def test_demo_seeds_orders_through_the_api(tmp_path: Path) -> None:
+def test_demo_seeds_orders_through_channel_webhooks(tmp_path: Path) -> None:
     env = cli_env(tmp_path / "demo-home")
     port = free_port()
     data = run_json(env, "demo", "--orders", "30", "--no-serve", "--json", "--port", str(port))
@@ -306,8 +306,9 @@ def test_demo_seeds_orders_through_the_api(tmp_path: Path) -> None:
     verified = json.loads(result.stdout)
     assert verified["ok"] is True
     [demo] = verified["tenants"]
-    # A tenant entry, a key entry, then one per order and one per applied or stale event.
-    assert demo["entries"] == 2 + 30 + data["events"] + data["stale"]
+    # A tenant entry, a key entry, one per shop, then one per order and one per applied or stale event.
+    assert data["shops"] == 8
+    assert demo["entries"] == 2 + data["shops"] + 30 + data["events"] + data["stale"]
 
 
 def _commands(command: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

@@ -116,6 +116,8 @@ class Normalizer:
         self._policy = policy or BreakerPolicy()
         self._filters = FilterCache()
         self._zones: dict[tuple[str, str], str | None] = {}
+        self._batch_filters: dict[str, OrderFilters] = {}
+        self._known: set[str] = set()
 
     # ------------------------------------------------------------------ driving
     def run_once(self) -> BatchReport:
@@ -180,6 +182,8 @@ class Normalizer:
         with self._uow_factory() as uow:
             now = uow.clock.now()
             open_channels: dict[str, set[str]] = {}
+            self._batch_filters = {}
+            self._known = self._existing_orders(uow, work)
             for item in work:
                 row = item.row
                 tenant = row.tenant_id
@@ -206,13 +210,29 @@ class Normalizer:
                         raise
                     except DomainError as exc:  # the order itself is invalid (e.g. discount > total)
                         self._dead(item, exc, now, report)
-            for item in work:
-                if not uow.inbox.finish(item.row.id, worker_id=self._worker_id, values=item.values):
-                    log.warning("normalizer_lease_lost", message_id=item.row.message_id)
+            written = uow.inbox.finish_many([(item.row.id, item.values) for item in work], worker_id=self._worker_id)
+            if written != len(work):
+                # Another worker took some messages over (our lease ran out): theirs is the outcome.
+                log.warning("normalizer_lease_lost", lost=len(work) - written)
             uow.commit()
         for item in work:
             self._metrics.channel_processed.labels(item.row.channel, item.values.get("status", "?")).inc()
         return report
+
+    @staticmethod
+    def _existing_orders(uow: SqlAlchemyUnitOfWork, work: list[_Work]) -> set[str]:
+        """The batch's orders that already exist, found with one query per tenant, so a new
+        order costs no lookup of its own."""
+        wanted: dict[str, list[str]] = {}
+        for item in work:
+            if isinstance(item.mapped, MappedOrder | MappedStatus):
+                row = item.row
+                wanted.setdefault(row.tenant_id, []).append(
+                    ids.order_id(row.tenant_id, row.channel, row.shop, item.mapped.external_id))
+        known: set[str] = set()
+        for tenant_id, order_ids in wanted.items():
+            known |= uow.orders.existing_ids(tenant_id, order_ids)
+        return known
 
     def _dead(self, item: _Work, exc: DomainError, now: datetime, report: BatchReport) -> None:
         field_path = exc.field or "?"
@@ -226,7 +246,8 @@ class Normalizer:
                    now: datetime, report: BatchReport, open_channels: set[str]) -> None:
         row = item.row
         order_id = ids.order_id(row.tenant_id, row.channel, row.shop, mapped.external_id)
-        order = uow.orders.get(row.tenant_id, order_id)
+        order = uow.orders.get(row.tenant_id, order_id) if order_id in self._known or order_id in uow.orders.seen \
+            else None
         if order is None and isinstance(mapped, MappedStatus):
             attempts = row.attempts + 1
             if attempts >= STATUS_WAIT_ATTEMPTS:
@@ -295,12 +316,14 @@ class Normalizer:
                         now=now)
         elif mapped.status in FULFILMENT_STATUSES:
             self._filter(uow, row, order, mapped, now=now, report=report)
-        uow.orders.add(order)
+        uow.orders.stage(order)
         return order
 
     def _filter(self, uow: SqlAlchemyUnitOfWork, row: Any, order: Order, mapped: MappedOrder, *, now: datetime,
                 report: BatchReport) -> None:
-        filters = self._filters.for_tenant(uow, row.tenant_id)
+        filters = self._batch_filters.get(row.tenant_id)
+        if filters is None:  # read once per tenant and batch
+            filters = self._batch_filters[row.tenant_id] = self._filters.for_tenant(uow, row.tenant_id)
         decision = filters.decide(order_facts(mapped, channel=row.channel, shop=row.shop))
         if decision.tags:
             order.tags = tuple(dict.fromkeys((*order.tags, *decision.tags)))

@@ -101,6 +101,7 @@ class SqlAlchemyUnitOfWork:
     def commit(self) -> None:
         """Write audit entries and outbox rows for this transaction's events, then commit."""
         conn = self.connection
+        self.orders.flush()
         events = self._pending_events()
         self._write_audit_and_outbox(events)
         conn.commit()

@@ -123,6 +123,10 @@ class SqlInboxRepository:
         """Record a claimed message's outcome if ``worker_id`` still holds it."""
         return queue.finish(self._conn, inbox, row_id, worker_id=worker_id, values=values)
 
+    def finish_many(self, outcomes: list[tuple[int, dict[str, Any]]], *, worker_id: str) -> int:
+        """Record many claimed messages' outcomes; returns how many were still held."""
+        return queue.finish_many(self._conn, inbox, outcomes, worker_id=worker_id)
+
     def requeue(self, tenant_id: str, states: tuple[str, ...], *, channel: str | None, now: datetime) -> int:
         """Send messages in ``states`` back to pending with fresh attempts; returns how many."""
         cond = and_(inbox.c.tenant_id == tenant_id, inbox.c.status.in_(states))

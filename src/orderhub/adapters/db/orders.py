@@ -123,6 +123,38 @@ class SqlOrderRepository:
         self._q = _statements(conn.dialect.name)
         self._locked_heads = locked_heads if conn.dialect.name == "postgresql" else None
         self.seen: dict[str, Order] = {}
+        self._staged: dict[str, Order] = {}
+
+    def stage(self, order: Order) -> None:
+        """Queue a new order for insertion at :meth:`flush` (the unit of work flushes at
+        commit): a batch of new orders then costs a few bulk statements instead of a round
+        trip each. Until then it is found by :meth:`get` and its changes need no
+        :meth:`save` (its final state is what gets inserted)."""
+        self.seen[order.id] = order
+        self._staged[order.id] = order
+
+    def flush(self) -> None:
+        """Insert the staged orders with their lines and event keys, in bulk; raise
+        DuplicateKeyError when any of them exists already (a concurrent writer created it:
+        the caller retries, finding it)."""
+        staged = list(self._staged.values())
+        self._staged.clear()
+        if not staged:
+            return
+        try:
+            inserted = self._conn.execute(self._q.insert_order, [self._row(o) for o in staged]).rowcount
+        except IntegrityError as exc:
+            raise _already_exists(staged[0]) from exc
+        if inserted != len(staged):
+            raise DuplicateKeyError(f"{len(staged) - inserted} of {len(staged)} new orders were created "
+                                    "concurrently by another writer", entity="order", key=staged[0].id)
+        self._conn.execute(self._q.insert_lines, [r for o in staged for r in _line_rows(o)])
+        keys = [{"tenant_id": o.tenant_id, "order_id": o.id, "event_key": k, "created_at": o.updated_at}
+                for o in staged for k in o.new_event_keys]
+        if keys:
+            self._conn.execute(insert(order_event_keys), keys)
+        for order in staged:
+            order.new_event_keys.clear()
 
     def add(self, order: Order, *, idempotency: IdempotencyClaim | None = None) -> IdempotencyRecord | None:
         """Insert a new order with its lines; raise DuplicateKeyError when it already exists.
@@ -193,6 +225,14 @@ class SqlOrderRepository:
             idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.scope == idempotency.scope,
             idempotency_keys.c.key == idempotency.key))
 
+    def existing_ids(self, tenant_id: str, order_ids: list[str]) -> set[str]:
+        """Which of ``order_ids`` the tenant already has (one query for a whole batch)."""
+        if not order_ids:
+            return set()
+        rows = self._conn.execute(select(orders.c.id).where(orders.c.tenant_id == tenant_id,
+                                                            orders.c.id.in_(order_ids))).all()
+        return {r.id for r in rows}
+
     def get(self, tenant_id: str, order_id: str) -> Order | None:
         """Load one order of ``tenant_id`` (None when it isn't there).
 
@@ -214,6 +254,8 @@ class SqlOrderRepository:
         """Write back a changed order if nobody else changed it since ``loaded_version``,
         with the event keys it applied; raise StaleVersionError, or DuplicateKeyError when a
         concurrent request already stored one of those keys (the update itself stays)."""
+        if order.id in self._staged:
+            return  # not inserted yet: flush() writes its final state
         heads = self._locked_heads
         if heads is not None and order.version != loaded_version and len(order.new_event_keys) <= 1:
             self._save_combined(order, loaded_version, heads)

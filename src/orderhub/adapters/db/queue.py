@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Table, and_, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, Table, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orderhub.adapters.db.tables import worker_leases
@@ -67,6 +67,25 @@ def finish(conn: Connection, table: Table, row_id: Any, *, worker_id: str, value
     result = conn.execute(update(table).where(c.id == row_id, c.locked_by == worker_id, c.status == IN_PROGRESS)
                           .values(locked_by=None, locked_until=None, **values))
     return result.rowcount == 1
+
+
+def finish_many(conn: Connection, table: Table, outcomes: list[tuple[Any, dict[str, Any]]], *,
+                worker_id: str) -> int:
+    """:func:`finish` for many claimed rows in as few round trips as possible: rows whose
+    outcomes set the same columns go out as one executemany. Returns how many rows were
+    still held by ``worker_id`` (and so were written)."""
+    c = table.c
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row_id, values in outcomes:
+        columns = tuple(sorted(values))
+        groups.setdefault(columns, []).append({"b_id": row_id, **{f"b_{k}": v for k, v in values.items()}})
+    written = 0
+    for columns, params in groups.items():
+        stmt = (update(table)
+                .where(c.id == bindparam("b_id"), c.locked_by == worker_id, c.status == IN_PROGRESS)
+                .values(locked_by=None, locked_until=None, **{k: bindparam(f"b_{k}") for k in columns}))
+        written += conn.execute(stmt, params).rowcount
+    return written
 
 
 def acquire_lease(conn: Connection, name: str, *, holder: str, now: datetime, ttl: timedelta) -> bool:

@@ -227,7 +227,7 @@ def demo(orders: Annotated[int, typer.Option(help="How many orders to seed.")] =
          port: Annotated[int | None, typer.Option(help="Port.")] = None,
          serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Keep serving after seeding.")] = True,
          as_json: JsonOpt = False) -> None:
-    """Seed a demo tenant with realistic orders through the real API, then keep serving it."""
+    """Run a demo tenant fed by signed webhooks from eight sales channels in their own formats, then keep serving it."""
     from orderhub.entrypoints.cli.demo import run_demo  # noqa: PLC0415 - see serve()
     run_demo(console, orders=orders, host=host, port=port, serve_after=serve_after, as_json=as_json)
 
