@@ -3,12 +3,7 @@ bootstrapped OrderHub; nothing is built at import time."""
 
 from __future__ import annotations
 
-import time
-import uuid
-from collections.abc import Awaitable, Callable
-
-import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi_offline import FastAPIOffline
 from starlette.staticfiles import StaticFiles
@@ -16,6 +11,7 @@ from starlette.staticfiles import StaticFiles
 from orderhub import __version__
 from orderhub.bootstrap import OrderHub
 from orderhub.entrypoints.api import errors
+from orderhub.entrypoints.api.middleware import TraceAndMeasure
 from orderhub.entrypoints.api.routes import channels, health, orders, rules, shops, webhook_endpoints, webhooks
 from orderhub.entrypoints.dashboard import STATIC_DIR, create_dashboard
 
@@ -45,22 +41,6 @@ def create_app(hub: OrderHub) -> FastAPI:
     def root() -> RedirectResponse:
         return RedirectResponse("/ui/")
 
-    @app.middleware("http")
-    async def trace_and_measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        # A caller-supplied request id ties our audit entries to their logs.
-        trace_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        request.state.trace_id = trace_id[:100]
-        structlog.contextvars.bind_contextvars(trace_id=request.state.trace_id)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            structlog.contextvars.unbind_contextvars("trace_id")
-        route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
-        hub.metrics.http_requests.labels(request.method, template, str(response.status_code)).inc()
-        hub.metrics.http_latency.labels(request.method, template).observe(time.perf_counter() - started)
-        response.headers["X-Request-ID"] = request.state.trace_id
-        return response
+    app.add_middleware(TraceAndMeasure, metrics=hub.metrics)
 
     return app
