@@ -15,10 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from orderhub.adapters.channels.mapping import BUILTIN_DIR
 from orderhub.adapters.channels.signatures import sign
 from orderhub.adapters.db.tables import alerts, inbox
-from orderhub.bootstrap import OrderHub
+from orderhub.bootstrap import OrderHub, bootstrap
 from orderhub.domain import ids
+from orderhub.domain.commands import Actor, ReplayInbox
 from orderhub.entrypoints.api.app import create_app
 from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.service_layer.normalizer import Normalizer
@@ -139,7 +141,8 @@ def test_signed_webhook_is_stored_once_and_becomes_one_order(client: TestClient,
     assert order["total"] == {"amount": 3700, "currency": "USD"}
     assert [(ln["sku"], ln["quantity"]) for ln in order["lines"]] == [("TEA-001", 2), ("CUP-9", 1)]
 
-    message = client.get(f"/api/v1/inbox/{first.json()['message_id']}", headers=auth(tenant.api_key)).json()
+    assert order["raw_ref"] == first.json()["message_id"]
+    message = client.get(f"/api/v1/inbox/{order['raw_ref']}", headers=auth(tenant.api_key)).json()
     assert message["status"] == "applied" and message["order_id"] == order["id"]
     assert message["body_json"] == payload and "x-shopify-hmac-sha256" not in message["headers"]
 
@@ -224,11 +227,37 @@ def test_missing_field_is_dead_lettered_with_its_path_then_replayed(client: Test
     assert shopify["failure_rate"] == 0.25 and shopify["flagged"] is True
     assert shopify["top_failing_fields"] == [{"field": "line_items[1].price", "count": 1}]
 
-    # "Fixing the mapping": an override spec in $ORDERHUB_HOME/channels gives a default price.
+    # Replayed with the mapping unchanged, it is dead again (and still kept).
     replay = client.post("/api/v1/inbox/replay", headers=auth(tenant.api_key))
     assert replay.json()["requeued"] == 1
-    assert normalizer.drain().dead == 1  # unchanged mapping: still dead, still kept
+    assert normalizer.drain().dead == 1
     assert inbox_count(hub, status="dead") == 1
+
+
+def test_a_mapping_fix_in_orderhub_home_then_replay_recovers_dead_letters(
+        client: TestClient, tenant: IssuedKey, hub: OrderHub, normalizer: Normalizer) -> None:
+    broken = shopify_order(5011, updated=NOW)
+    line = broken["line_items"][1]
+    line["price_set"] = {"shop_money": {"amount": line.pop("price"), "currency_code": "USD"}}
+    push(client, broken)
+    assert normalizer.drain().dead == 1
+
+    # The fix is a mapping file edit: an override spec that falls back to price_set.
+    builtin = (BUILTIN_DIR / "shopify.yaml").read_text(encoding="utf-8")
+    fixed = builtin.replace("unit_price: {path: price, as: money}",
+                            'unit_price: {path: [price, "price_set.shop_money.amount"], as: money}')
+    assert fixed != builtin
+    overrides = hub.settings.home / "channels"
+    overrides.mkdir(parents=True, exist_ok=True)
+    (overrides / "shopify.yaml").write_text(fixed, encoding="utf-8")
+    restarted = bootstrap(hub.settings, engine=hub.engine)   # specs are loaded when OrderHub starts
+    replayed = restarted.bus.handle(ReplayInbox(actor=Actor(tenant.tenant_id, "test", "test")))
+    assert replayed == 1
+    report = Normalizer(restarted.uow_factory, specs=restarted.specs, clock=restarted.clock,
+                        metrics=restarted.metrics, worker_id="test").drain()
+    assert (report.applied, report.dead) == (1, 0)
+    order = order_of(client, tenant, "5011")
+    assert order["total"] == {"amount": 3700, "currency": "USD"}
 
 
 def test_breaker_parks_a_channel_after_too_many_conflicts_until_resumed(

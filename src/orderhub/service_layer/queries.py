@@ -50,6 +50,8 @@ def _order_summary(row: Any) -> dict[str, Any]:
         "created_at": _ts(row.created_at), "updated_at": _ts(row.updated_at), "version": row.version,
         "hold_reason": row.hold_reason, "held_from": row.held_from, "cancel_reason": row.cancel_reason,
         "conflict_count": row.conflict_count,
+        # The inbox message the order was created from: GET /api/v1/inbox/{raw_ref} shows it raw.
+        "raw_ref": row.raw_ref,
     }
 
 

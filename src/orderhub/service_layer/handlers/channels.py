@@ -188,7 +188,10 @@ def _message_key(spec: ChannelSpec, body: bytes, headers: dict[str, str], conten
 
 
 def _verify(spec: ChannelSpec, cmd: ReceiveChannelMessage, headers: dict[str, str], shop: Shop) -> None:
-    verify_signature(spec.signature, body=cmd.body, headers=headers, secret=shop.secret, url=cmd.url or "",
+    # Shopee signs the full callback URL; behind a proxy the URL we see differs from the one
+    # the channel called, so a shop may state its public one (settings.webhook_url).
+    url = _str_or_none(shop.settings.get("webhook_url")) or cmd.url or ""
+    verify_signature(spec.signature, body=cmd.body, headers=headers, secret=shop.secret, url=url,
                      app_key=_str_or_none(shop.settings.get("app_key")), header=spec.signature_header)
 
 
