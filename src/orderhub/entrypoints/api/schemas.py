@@ -151,7 +151,8 @@ class OrderOut(BaseModel):
     held_from: str | None
     cancel_reason: str | None
     conflict_count: int
-    raw_ref: str | None = Field(default=None, description="inbox message the order came from: GET /api/v1/inbox/{raw_ref}")
+    raw_ref: str | None = Field(default=None,
+                                description="inbox message the order came from: GET /api/v1/inbox/{raw_ref}")
     shipments: list[dict[str, Any]] = []
     aftersales: list[dict[str, Any]] = []
     reservations: list[dict[str, Any]] = []
