@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -87,6 +87,21 @@ def signed_requests(count: int, start: int) -> list[tuple[bytes, dict[str, str]]
     return out
 
 
+def run_processes(target: Callable[..., None], args: list[tuple[Any, ...]]) -> list[Any]:
+    """Run ``target(*a, barrier, results)`` in one forked process per ``a``; they start timing
+    together at the barrier and each puts one result on the queue."""
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(len(args))
+    results = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*a, barrier, results)) for a in args]
+    for p in procs:
+        p.start()
+    outs = [results.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return outs
+
+
 # ---------------------------------------------------------------------------- HTTP accept
 def client_process(url: str, requests: list[tuple[bytes, dict[str, str]]], threads: int, barrier: Any,
                    results: Any) -> None:
@@ -146,16 +161,7 @@ def http_accept(engine_name: str, env: dict[str, str], count: int, *, start: int
             for body, headers in warm:
                 c.post(f"/webhooks/shopify/{SHOP}", content=body, headers=headers)
         reqs = signed_requests(count, start)
-        ctx = multiprocessing.get_context("fork")
-        barrier = ctx.Barrier(processes)
-        results = ctx.Queue()
-        procs = [ctx.Process(target=client_process, args=(url, reqs[i::processes], threads, barrier, results))
-                 for i in range(processes)]
-        for p in procs:
-            p.start()
-        outs = [results.get() for _ in procs]
-        for p in procs:
-            p.join()
+        outs = run_processes(client_process, [(url, reqs[i::processes], threads) for i in range(processes)])
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -183,16 +189,7 @@ def normalize_process(env: dict[str, str], worker: str, barrier: Any, results: A
 
 
 def normalize(engine_name: str, env: dict[str, str], processes: int, expected: int) -> Figure:
-    ctx = multiprocessing.get_context("fork")
-    barrier = ctx.Barrier(processes)
-    results = ctx.Queue()
-    procs = [ctx.Process(target=normalize_process, args=(env, f"bench-{i}", barrier, results))
-             for i in range(processes)]
-    for p in procs:
-        p.start()
-    outs = [results.get() for _ in procs]
-    for p in procs:
-        p.join()
+    outs = run_processes(normalize_process, [(env, f"bench-{i}") for i in range(processes)])
     applied = sum(o[1] for o in outs)
     dead = sum(o[2] for o in outs)
     if dead:

@@ -4,7 +4,6 @@ another tenant's order as a 404, HTML escaping of hostile data, channel health."
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -23,27 +22,10 @@ from orderhub.entrypoints.dashboard import STATIC_DIR, create_dashboard
 from orderhub.entrypoints.dashboard.auth import COOKIE_NAME
 from orderhub.entrypoints.dashboard.routes import DashboardQueries, build_router
 from orderhub.service_layer.handlers.tenancy import IssuedKey
+from tests.integration.test_api_orders import order_body
 
 ORDERS = "/api/v1/orders"
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
-
-EXAMPLE: dict[str, Any] = {
-    "external_id": "WEB-10001", "channel": "own_site", "shop": "main", "currency": "CNY",
-    "status": "paid", "placed_at": "2026-11-21T10:00:00+08:00", "paid_at": "2026-11-21T10:00:05+08:00",
-    "buyer": {"name": "王小明", "phone": "138****5678", "email": None},
-    "shipping_address": {"country": "CN", "province": "浙江省", "city": "杭州市", "district": "西湖区",
-                         "detail": "文三路 90 号", "postcode": "310000", "name": "王小明", "phone": "138****5678"},
-    "lines": [{"sku": "TEA-001", "title": "龙井 250g", "quantity": 2, "unit_price": "59.90"}],
-    "shipping_fee": "0.00", "discount": "0.00", "tags": ["express"],
-}
-
-
-def order_body(external_id: str, **changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(EXAMPLE)
-    body["external_id"] = external_id
-    body.update(changes)
-    return body
-
 
 def with_dashboard(app: FastAPI, hub: OrderHub) -> FastAPI:
     """Mount the dashboard the way entrypoints/api/app.py does (unless it already does)."""

@@ -42,6 +42,7 @@ from orderhub.domain import commands
 from orderhub.domain.time import FixedClock
 from orderhub.simulation.fake_channel import FakeChannel
 from orderhub.workers.pollers import ChannelPoller, PassResult
+from tests.unit.fake_time import FakeTime
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "polling.md"
@@ -66,21 +67,6 @@ def section(channel: str, **overrides: Any) -> dict[str, Any]:
     return poll
 
 
-class FakeTime:
-    """Monotonic time that moves only when slept on; every sleep is recorded."""
-
-    def __init__(self) -> None:
-        self.now = 500.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeChannel]:
     with FakeChannel() as server:
@@ -89,7 +75,7 @@ def fake() -> Iterator[FakeChannel]:
 
 @pytest.fixture
 def timer() -> FakeTime:
-    return FakeTime()
+    return FakeTime(500.0)
 
 
 def client_for(channel: str, fake: FakeChannel, http: httpx.Client, timer: FakeTime, *, rate: float = 1000.0,

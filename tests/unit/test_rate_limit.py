@@ -12,21 +12,7 @@ from email.utils import format_datetime
 import pytest
 
 from orderhub.adapters.channels.ratelimit import Backoff, TokenBucket, parse_retry_after
-
-
-class FakeTime:
-    """A monotonic clock that only moves when slept on (or told to)."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+from tests.unit.fake_time import FakeTime
 
 
 def bucket(rate: float, burst: int, t: FakeTime) -> TokenBucket:
