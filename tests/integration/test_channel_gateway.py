@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from orderhub.adapters.channels.mapping import BUILTIN_DIR
 from orderhub.adapters.channels.signatures import sign
@@ -305,3 +305,17 @@ def test_filter_rules_hold_test_orders_and_unlisted_payment_methods(client: Test
     wallet = order_of(client, tenant, "5009")
     assert wallet["status"] == "on_hold" and "payment" in wallet["hold_reason"]
     assert order_of(client, tenant, "5010")["status"] == "paid"
+
+
+def test_a_message_that_keeps_killing_its_worker_is_dead_lettered(client: TestClient, tenant: IssuedKey,
+                                                                  hub: OrderHub, normalizer: Normalizer) -> None:
+    message_id = push(client, shopify_order(5012, updated=NOW)).json()["message_id"]
+    # As if seven workers had claimed it and died: in progress, lease long expired.
+    with hub.engine.begin() as conn:
+        conn.execute(update(inbox).where(inbox.c.message_id == message_id).values(
+            status="in_progress", attempts=7, locked_by="dead-worker", locked_until=NOW - timedelta(hours=1)))
+    report = normalizer.run_once()
+    assert (report.claimed, report.dead, report.applied) == (1, 1, 0)
+    message = client.get(f"/api/v1/inbox/{message_id}", headers=auth(tenant.api_key)).json()
+    assert message["status"] == "dead" and message["error"]["code"] == "processing_failed"
+    assert message["attempts"] == 8

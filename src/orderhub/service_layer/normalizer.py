@@ -20,6 +20,7 @@ from typing import Any
 import structlog
 
 from orderhub.adapters.channels.mapping import SpecRegistry, UnknownChannel
+from orderhub.adapters.db import queue
 from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
 from orderhub.adapters.metrics import Metrics
 from orderhub.adapters.rules import OrderFilters, RuleInvalid, compile_order_filters, default_rule_set, order_facts
@@ -125,13 +126,23 @@ class Normalizer:
         with self._uow_factory() as uow:
             rows = uow.inbox.claim(worker_id=self._worker_id, now=self._clock.now(), lease=LEASE,
                                    limit=self._batch_size)
+            poison = [r for r in rows if r.attempts >= STATUS_WAIT_ATTEMPTS and r.last_error == queue.LEASE_EXPIRED]
+            if poison:
+                # Taken over that often, the message kills whichever worker holds it: stop trying.
+                uow.inbox.finish_many([(r.id, {
+                    "status": InboxStatus.DEAD.value, "error_code": "processing_failed", "outcome": "dead",
+                    "processed_at": self._clock.now(),
+                    "last_error": f"{r.attempts} workers stopped while processing this message; it is kept "
+                                  "for inspection (orderhub inbox list --status dead)"}) for r in poison],
+                    worker_id=self._worker_id)
+                rows = [r for r in rows if r not in poison]
             for row in rows:
                 if (row.channel, row.shop) not in self._zones:
                     shop = uow.shops.by_code(row.channel, row.shop)
                     self._zones[(row.channel, row.shop)] = shop.timezone if shop else None
             uow.commit()
         if not rows:
-            return BatchReport()
+            return BatchReport(claimed=len(poison), dead=len(poison))
         work = [self._map(row) for row in rows]
         try:
             report = self._apply(work)
@@ -144,7 +155,8 @@ class Normalizer:
                 except Exception as exc:  # one message's database failure stays with that message
                     log.exception("normalizer_message_failed", message_id=item.row.message_id)
                     self._fail_unexpected(item.row, exc)
-        report.claimed = len(rows)
+        report.claimed = len(rows) + len(poison)
+        report.dead += len(poison)
         return report
 
     def drain(self, *, max_batches: int = 1_000_000) -> BatchReport:
