@@ -26,14 +26,8 @@ import structlog
 import yaml
 from sqlalchemy import select
 
-from orderhub.adapters.channels.polling import (
-    Credentials,
-    PollClient,
-    PollConfig,
-    PollConfigError,
-    PollDeferred,
-    PollFailed,
-)
+from orderhub.adapters.channels.poll_config import Credentials, PollConfig, PollConfigError
+from orderhub.adapters.channels.polling import PollClient, PollDeferred, PollFailed
 from orderhub.adapters.channels.ratelimit import TokenBucket
 from orderhub.adapters.db import polling as cursors
 from orderhub.adapters.db.tables import inbox

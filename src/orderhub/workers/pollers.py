@@ -38,12 +38,10 @@ import httpx
 import structlog
 from sqlalchemy import Engine
 
+from orderhub.adapters.channels.poll_config import Credentials, PollConfig, PollConfigError
 from orderhub.adapters.channels.polling import (
     USER_AGENT,
-    Credentials,
     PollClient,
-    PollConfig,
-    PollConfigError,
     PollDeferred,
     PollError,
     split_window,

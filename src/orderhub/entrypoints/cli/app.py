@@ -142,7 +142,7 @@ def db_upgrade() -> None:
 def serve(host: Annotated[str | None, typer.Option(help="Bind address (ORDERHUB_HOST).")] = None,
           port: Annotated[int | None, typer.Option(help="Port (ORDERHUB_PORT).")] = None,
           no_workers: Annotated[bool, typer.Option("--no-workers", help="API only.")] = False) -> None:
-    """Serve the API, webhooks and docs, with the workers in the same process."""
+    """Serve the API, channel webhooks, dashboard and docs, with the workers in the same process."""
     # Imported here: uvicorn and FastAPI cost ~1 s, which every other command would pay.
     from orderhub.entrypoints.cli.server import RunningServer  # noqa: PLC0415
     hub = open_hub(upgrade=True)
@@ -157,7 +157,7 @@ def serve(host: Annotated[str | None, typer.Option(help="Bind address (ORDERHUB_
 
 @app.command()
 def worker() -> None:
-    """Run the workers only (outbox relay…); any number may run against PostgreSQL."""
+    """Run the workers only (inbox normalizer, outbox relay, channel pollers); any number may run on PostgreSQL."""
     from orderhub.workers.runner import build_runner  # noqa: PLC0415 - see serve()
     hub = open_hub(upgrade=True)
     console.print(f"OrderHub workers on {hub.engine.dialect.name}; Ctrl-C to stop")

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
-from orderhub.adapters.channels.polling import PollConfigError
+from orderhub.adapters.channels.poll_config import PollConfigError
 from orderhub.bootstrap import OrderHub
 from orderhub.domain.errors import InvalidTime
 from orderhub.domain.time import ensure_utc
