@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from orderhub.adapters.db.channels import SqlShopRepository
 from orderhub.adapters.db.tables import alerts, channel_breakers, inbox, shops
@@ -40,10 +41,22 @@ _SUMMARY_COLUMNS = [c for c in inbox.c if c.name not in ("body", "headers")]
 
 
 class ChannelQueries:
-    """The channel gateway's read models."""
+    """The channel gateway's read models (and the read connection every query uses)."""
 
-    def _connect(self) -> AbstractContextManager[Connection]:  # provided by Queries
-        raise NotImplementedError
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @contextmanager
+    def _connect(self) -> Iterator[Connection]:
+        """A connection for reads. Its transaction ends with COMMIT, not the pool's ROLLBACK
+        (it wrote nothing, so both end it the same way): on psycopg 3 a ROLLBACK also
+        deallocates every prepared statement of the connection, which the commands that use
+        it next would then have to prepare again."""
+        with self._engine.connect() as conn:
+            yield conn
+            if conn.in_transaction():
+                conn.commit()
+
 
     def shops(self, tenant_id: str) -> list[Shop]:
         """The tenant's shops."""

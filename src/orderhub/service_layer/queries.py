@@ -6,12 +6,11 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, exists, or_, select, text
+from sqlalchemy import Connection, and_, bindparam, exists, or_, select, text
 
 from orderhub.adapters.db.audit import SqlAuditRepository, StoredEntry
 from orderhub.adapters.db.outbox import SqlOutboxRepository, WebhookEndpoint
@@ -119,20 +118,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 class Queries(ChannelQueries):
     """Read-only views over the database, scoped to one tenant per call."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-
-    @contextmanager
-    def _connect(self) -> Iterator[Connection]:
-        """A connection for reads. Its transaction ends with COMMIT, not the pool's ROLLBACK
-        (it wrote nothing, so both end it the same way): on psycopg 3 a ROLLBACK also
-        deallocates every prepared statement of the connection, which the commands that use
-        it next would then have to prepare again."""
-        with self._engine.connect() as conn:
-            yield conn
-            if conn.in_transaction():
-                conn.commit()
 
     # ------------------------------------------------------------------ auth
     def authenticate(self, plain_key: str) -> ApiKeyRecord | None:
