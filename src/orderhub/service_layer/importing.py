@@ -11,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
 from orderhub.adapters.channels.import_files import ImportItem
 from orderhub.adapters.channels.mapping import SpecRegistry, UnknownChannel
-from orderhub.adapters.db.tables import inbox, orders, shops
 from orderhub.domain import ids
 from orderhub.domain.channels.model import Ignored, MappedOrder, MappedStatus
 from orderhub.domain.commands import ReceiveChannelMessage
@@ -96,23 +93,14 @@ class Importer:
 
     def _collect(self, accepted: dict[str, int], report: ImportReport) -> None:
         with self._uow_factory() as uow:
-            rows = uow.connection.execute(select(inbox.c.message_id, inbox.c.status, inbox.c.outcome,
-                                                 inbox.c.error_field, inbox.c.last_error, inbox.c.order_id,
-                                                 inbox.c.kind)
-                                          .where(inbox.c.tenant_id == self._tenant_id,
-                                                 inbox.c.message_id.in_(list(accepted)))).all()
-            created_by = {r.raw_ref for r in uow.connection.execute(
-                select(orders.c.raw_ref).where(orders.c.tenant_id == self._tenant_id,
-                                               orders.c.raw_ref.in_(list(accepted))))}
-            held = {r.raw_ref for r in uow.connection.execute(
-                select(orders.c.raw_ref).where(orders.c.tenant_id == self._tenant_id,
-                                               orders.c.raw_ref.in_(list(accepted)), orders.c.status == "on_hold"))}
+            rows = uow.inbox.outcomes(self._tenant_id, list(accepted))
+            created = uow.orders.created_from(self._tenant_id, list(accepted))
         for row in rows:
             line = accepted[row.message_id]
             if row.status == "applied":
-                if row.message_id in created_by:
+                if row.message_id in created:
                     report.created += 1
-                    report.held += row.message_id in held
+                    report.held += created[row.message_id] == "on_hold"
                 else:
                     report.updated += 1
             elif row.status == "ignored":
@@ -136,16 +124,11 @@ class Importer:
             report.rejected.append((item.line, f"mapping failed{where}: {exc.message}"))
             return
         with self._uow_factory() as uow:
-            conn = uow.connection
-            shop = conn.execute(select(shops.c.tenant_id).where(shops.c.channel == item.channel,
-                                                                 shops.c.code == item.shop)).first()
+            shop = uow.shops.by_code(item.channel, item.shop)
             if shop is None or shop.tenant_id != self._tenant_id:
                 report.rejected.append((item.line, f"no {item.channel} shop with code {item.shop!r}"))
                 return
-            seen = conn.execute(select(inbox.c.id).where(
-                inbox.c.tenant_id == self._tenant_id, inbox.c.channel == item.channel, inbox.c.shop == item.shop,
-                inbox.c.external_id == key.external_id, inbox.c.event_version == key.event_version)).first()
-            if seen is not None:
+            if uow.inbox.has_key(self._tenant_id, item.channel, item.shop, key.external_id, key.event_version):
                 report.duplicate += 1
                 return
             if isinstance(mapped, Ignored):
@@ -153,9 +136,8 @@ class Importer:
                 return
             assert isinstance(mapped, MappedOrder | MappedStatus)
             order_id = ids.order_id(self._tenant_id, item.channel, item.shop, mapped.external_id)
-            exists = conn.execute(select(orders.c.id).where(orders.c.tenant_id == self._tenant_id,
-                                                            orders.c.id == order_id)).first()
-        if exists is not None:
+            exists = bool(uow.orders.existing_ids(self._tenant_id, [order_id]))
+        if exists:
             report.updated += 1
         else:
             report.created += 1

@@ -25,8 +25,8 @@ from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
 from orderhub.adapters.metrics import Metrics
 from orderhub.adapters.rules import OrderFilters, RuleInvalid, compile_order_filters, default_rule_set, order_facts
 from orderhub.domain import ids
-from orderhub.domain.channels.breaker import BreakerPolicy, BreakerState
-from orderhub.domain.channels.inbox import InboxStatus
+from orderhub.domain.channels.breaker import BreakerPolicy, BreakerState, breaker_transition
+from orderhub.domain.channels.inbox import InboxStatus, inbox_transition
 from orderhub.domain.channels.model import Ignored, Mapped, MappedOrder, MappedStatus
 from orderhub.domain.errors import DomainError, InvalidTransition, MappingFailed
 from orderhub.domain.events import ChannelBreakerOpened
@@ -130,7 +130,7 @@ class Normalizer:
             if poison:
                 # Taken over that often, the message kills whichever worker holds it: stop trying.
                 uow.inbox.finish_many([(r.id, {
-                    "status": InboxStatus.DEAD.value, "error_code": "processing_failed", "outcome": "dead",
+                    "status": _leaving(InboxStatus.DEAD), "error_code": "processing_failed", "outcome": "dead",
                     "processed_at": self._clock.now(),
                     "last_error": f"{r.attempts} workers stopped while processing this message; it is kept "
                                   "for inspection (orderhub inbox list --status dead)"}) for r in poison],
@@ -204,12 +204,12 @@ class Normalizer:
                 if item.failure is not None:
                     self._dead(item, item.failure, now, report)
                 elif row.channel in open_channels[tenant]:
-                    item.values = {"status": InboxStatus.PARKED.value, "processed_at": now,
+                    item.values = {"status": _leaving(InboxStatus.PARKED), "processed_at": now,
                                    "last_error": f"channel {row.channel} is parked by its circuit breaker; "
                                                  f"resume it with `orderhub channels resume {row.channel}`"}
                     report.parked += 1
                 elif isinstance(item.mapped, Ignored):
-                    item.values = {"status": InboxStatus.IGNORED.value, "processed_at": now,
+                    item.values = {"status": _leaving(InboxStatus.IGNORED), "processed_at": now,
                                    "outcome": "ignored", "last_error": item.mapped.reason}
                     report.ignored += 1
                 elif isinstance(item.mapped, MappedOrder | MappedStatus):
@@ -248,7 +248,7 @@ class Normalizer:
 
     def _dead(self, item: _Work, exc: DomainError, now: datetime, report: BatchReport) -> None:
         field_path = exc.field or "?"
-        item.values = {"status": InboxStatus.DEAD.value, "processed_at": now, "error_code": exc.code,
+        item.values = {"status": _leaving(InboxStatus.DEAD), "processed_at": now, "error_code": exc.code,
                        "error_field": field_path[:200], "last_error": exc.message, "outcome": "dead",
                        "attempts": item.row.attempts + 1}
         self._metrics.mapping_failures.labels(item.row.channel, field_path[:100]).inc()
@@ -268,7 +268,7 @@ class Normalizer:
                     "poll or backfill the shop, then replay", field="external_id"), now, report)
                 item.values["error_code"] = "order_unknown"
                 return
-            item.values = {"status": InboxStatus.PENDING.value, "attempts": attempts,
+            item.values = {"status": _leaving(InboxStatus.PENDING), "attempts": attempts,
                            "next_attempt_at": now + STATUS_WAIT_BASE * (2 ** (attempts - 1)),
                            "last_error": f"waiting for order {mapped.external_id!r} to arrive"}
             report.waiting += 1
@@ -287,7 +287,7 @@ class Normalizer:
                 outcome = None
                 self._conflict(uow, row, order, now, open_channels)
                 report.conflicts += 1
-                item.values = {"status": InboxStatus.APPLIED.value, "processed_at": now, "order_id": order.id,
+                item.values = {"status": _leaving(InboxStatus.APPLIED), "processed_at": now, "order_id": order.id,
                                "outcome": "conflict", "last_error": exc.message}
                 return
             if outcome is ApplyOutcome.IGNORED_STALE:
@@ -297,7 +297,7 @@ class Normalizer:
                 self._filter(uow, row, order, mapped, now=now, report=report)
             if order.version != loaded:
                 uow.orders.save(order, loaded_version=loaded)
-        item.values = {"status": InboxStatus.APPLIED.value, "processed_at": now, "order_id": order.id,
+        item.values = {"status": _leaving(InboxStatus.APPLIED), "processed_at": now, "order_id": order.id,
                        "outcome": outcome.value if outcome else "applied"}
         report.applied += 1
 
@@ -355,7 +355,8 @@ class Normalizer:
                                           order_conflicts=order.conflict_count)
         if reason is None:
             return
-        uow.channel_state.set_breaker(tenant, channel, BreakerState.OPEN, reason=reason, now=now)
+        state = breaker_transition(uow.channel_state.breaker_state(tenant, channel), BreakerState.OPEN)
+        uow.channel_state.set_breaker(tenant, channel, state, reason=reason, now=now)
         uow.channel_state.add_alert(
             tenant_id=tenant, alert_id=ids.new_id("alr"), kind="channel_breaker_open", severity="critical",
             subject=f"channel:{channel}", now=now,
@@ -372,13 +373,18 @@ class Normalizer:
             attempts = row.attempts + 1
             values: dict[str, Any] = {"attempts": attempts, "last_error": f"{type(exc).__name__}: {exc}"[:2000]}
             if attempts >= STATUS_WAIT_ATTEMPTS:
-                values |= {"status": InboxStatus.DEAD.value, "error_code": "processing_failed",
+                values |= {"status": _leaving(InboxStatus.DEAD), "error_code": "processing_failed",
                            "processed_at": now, "outcome": "dead"}
             else:
-                values |= {"status": InboxStatus.PENDING.value,
+                values |= {"status": _leaving(InboxStatus.PENDING),
                            "next_attempt_at": now + STATUS_WAIT_BASE * (2 ** (attempts - 1))}
             uow.inbox.finish(row.id, worker_id=self._worker_id, values=values)
             uow.commit()
+
+
+def _leaving(target: InboxStatus) -> str:
+    """The state a claimed (in-progress) message moves to, checked against the inbox's table."""
+    return inbox_transition(InboxStatus.IN_PROGRESS, target).value
 
 
 def _paid_at(mapped: MappedOrder, now: datetime) -> datetime | None:

@@ -115,6 +115,21 @@ class SqlInboxRepository:
             c.tenant_id == row.tenant_id, c.channel == row.channel, c.shop == row.shop,
             c.external_id == row.external_id, c.event_version == row.event_version)).scalar()
 
+    def has_key(self, tenant_id: str, channel: str, shop: str, external_id: str, event_version: str) -> bool:
+        """True when a message with this dedup key is stored."""
+        c = inbox.c
+        return self._conn.execute(select(c.id).where(
+            c.tenant_id == tenant_id, c.channel == channel, c.shop == shop, c.external_id == external_id,
+            c.event_version == event_version)).first() is not None
+
+    def outcomes(self, tenant_id: str, message_ids: list[str]) -> list[Any]:
+        """State, outcome and error of the given messages (message_id, status, outcome,
+        error_field, last_error, order_id)."""
+        c = inbox.c
+        return list(self._conn.execute(select(c.message_id, c.status, c.outcome, c.error_field, c.last_error,
+                                              c.order_id).where(c.tenant_id == tenant_id,
+                                                                c.message_id.in_(message_ids))).all())
+
     def claim(self, *, worker_id: str, now: datetime, lease: timedelta, limit: int) -> list[Any]:
         """Take up to ``limit`` due pending messages (see adapters/db/queue.py)."""
         return queue.claim(self._conn, inbox, worker_id=worker_id, now=now, lease=lease, limit=limit)

@@ -233,6 +233,13 @@ class SqlOrderRepository:
                                                             orders.c.id.in_(order_ids))).all()
         return {r.id for r in rows}
 
+    def created_from(self, tenant_id: str, message_ids: list[str]) -> dict[str, str]:
+        """For the inbox messages that created an order (its ``raw_ref``): message id → the
+        order's status."""
+        rows = self._conn.execute(select(orders.c.raw_ref, orders.c.status).where(
+            orders.c.tenant_id == tenant_id, orders.c.raw_ref.in_(message_ids))).all()
+        return {r.raw_ref: r.status for r in rows}
+
     def get(self, tenant_id: str, order_id: str) -> Order | None:
         """Load one order of ``tenant_id`` (None when it isn't there).
 

@@ -16,7 +16,7 @@ from orderhub.adapters.db.errors import DuplicateKeyError
 from orderhub.adapters.metrics import Metrics
 from orderhub.domain import ids
 from orderhub.domain.channels.breaker import BreakerState, breaker_transition
-from orderhub.domain.channels.inbox import REPLAYABLE, InboxSource, InboxStatus
+from orderhub.domain.channels.inbox import REPLAYABLE, InboxSource, InboxStatus, inbox_transition
 from orderhub.domain.channels.shop import Shop
 from orderhub.domain.commands import ReceiveChannelMessage, RegisterShop, ReplayInbox, ResumeChannel
 from orderhub.domain.errors import InvalidShop, MappingFailed, SignatureInvalid, UnreadableMessage
@@ -210,6 +210,7 @@ def replay_inbox(cmd: ReplayInbox, uow: SqlAlchemyUnitOfWork) -> int:
         if state not in REPLAYABLE:
             raise InvalidInput(f"status: only {', '.join(sorted(s.value for s in REPLAYABLE))} messages can be "
                                f"replayed, not {name!r}", field="status")
+        inbox_transition(state, InboxStatus.PENDING)  # a replay sends it back to pending
         states.append(state.value)
     with uow:
         uow.act_as(cmd.actor)
@@ -233,6 +234,7 @@ def resume_channel(cmd: ResumeChannel, uow: SqlAlchemyUnitOfWork) -> int:
                                       by=cmd.actor.actor)
         uow.channel_state.resolve_alerts(tenant, f"channel:{cmd.channel}", "channel_breaker_open", now)
         uow.channel_state.reset_conflicts(tenant, cmd.channel, now.date().isoformat())
+        inbox_transition(InboxStatus.PARKED, InboxStatus.PENDING)
         count = uow.inbox.requeue(tenant, (InboxStatus.PARKED.value,), channel=cmd.channel, now=now)
         uow.record(ChannelResumed(tenant_id=tenant, channel=cmd.channel, requeued=count, occurred_at=now))
         uow.commit()
