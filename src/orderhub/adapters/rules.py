@@ -21,6 +21,9 @@ import cel
 import yaml
 
 from orderhub.domain.channels.model import MappedOrder
+from orderhub.domain.errors import DomainError
+from orderhub.domain.inventory.allocation import AllocationWeights
+from orderhub.domain.inventory.policy import InventoryPolicy
 from orderhub.domain.money import Money
 from orderhub.domain.rules import RuleEvaluationFailed, RuleInvalid
 from orderhub.domain.rules.filters import FilterDecision, FilterRule, FilterRuleSet, decide, parse_filter_rule_set
@@ -244,8 +247,18 @@ def _validate_order_filters(body: Mapping[str, Any]) -> None:
 
 # Later issues add their kinds (risk, routing, refund policy…) here: kind -> validator that
 # raises RuleInvalid for a body it refuses.
+def _validate_inventory_policy(body: Mapping[str, Any]) -> None:
+    policy = InventoryPolicy.from_mapping(body)
+    try:
+        AllocationWeights.from_mapping(policy.allocation_weights)
+    except DomainError as exc:
+        raise RuleInvalid(f"allocation_weights: {exc.message}", field=f"allocation_weights.{exc.field or ''}"
+                          .rstrip(".")) from exc
+
+
 RULE_KINDS: Mapping[str, Callable[[Mapping[str, Any]], None]] = {
     ORDER_FILTERS: _validate_order_filters,
+    "inventory_policy": _validate_inventory_policy,
 }
 
 

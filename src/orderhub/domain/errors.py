@@ -106,3 +106,16 @@ class InvalidShop(DomainError):
     """A shop registration is malformed: bad code, empty name, short secret, unknown zone."""
 
     code = "invalid_shop"
+
+
+class InvalidStock(DomainError):
+    """A stock figure is negative, too large, or would leave less on hand than is reserved."""
+
+    code = "invalid_stock"
+
+
+class InsufficientStock(DomainError):
+    """A reservation asks for more than is available (the order is held ``out_of_stock``
+    rather than failing, except where stock is reserved directly)."""
+
+    code = "insufficient_stock"

@@ -316,3 +316,93 @@ class RuleSetUpdated(Event):
 
     def payload(self) -> dict[str, Any]:
         return {"kind": self.kind, "version": self.version, "body": self.body}
+
+
+# --------------------------------------------------------------------------- inventory
+@dataclass(frozen=True, slots=True)
+class OrderAllocated(Event):
+    """Stock was allocated (and reserved) for an order, or could not be: the plan, with every
+    candidate warehouse's score, is the payload."""
+
+    order_id: str
+    reserved: bool
+    plan: dict[str, Any]
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("order", self.order_id)
+
+    def audit_action(self) -> str:
+        return "order.allocated" if self.reserved else "order.allocation_failed"
+
+    def payload(self) -> dict[str, Any]:
+        return {"reserved": self.reserved, "plan": self.plan}
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationsClosed(Event):
+    """An order's reservations gave their stock back (released, expired) or left with it (consumed)."""
+
+    order_id: str
+    status: str
+    items: tuple[dict[str, Any], ...]
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("order", self.order_id)
+
+    def audit_action(self) -> str:
+        return f"reservations.{self.status}"
+
+    def payload(self) -> dict[str, Any]:
+        return {"status": self.status, "items": list(self.items)}
+
+
+@dataclass(frozen=True, slots=True)
+class StockChanged(Event):
+    """An operator set or adjusted a stock row (receipt, count, damage, correction, repair)."""
+
+    warehouse: str
+    sku: str
+    kind: str
+    on_hand_before: int | None
+    on_hand_after: int
+    safety_stock: int
+    reason: str | None
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("stock", f"{self.warehouse}/{self.sku}")
+
+    def audit_action(self) -> str:
+        return f"stock.{self.kind}"
+
+    def reason_text(self) -> str | None:
+        return self.reason
+
+    def payload(self) -> dict[str, Any]:
+        return {"warehouse": self.warehouse, "sku": self.sku, "kind": self.kind, "on_hand_before": self.on_hand_before,
+                "on_hand_after": self.on_hand_after, "safety_stock": self.safety_stock}
+
+
+@dataclass(frozen=True, slots=True)
+class WarehouseCreated(Event):
+    """A warehouse was added."""
+
+    warehouse_id: str
+    code: str
+    name: str
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("warehouse", self.warehouse_id)
+
+    def audit_action(self) -> str:
+        return "warehouse.created"
+
+    def payload(self) -> dict[str, Any]:
+        return {"code": self.code, "name": self.name}

@@ -30,9 +30,11 @@ from orderhub.domain.channels.inbox import InboxStatus, inbox_transition
 from orderhub.domain.channels.model import Ignored, Mapped, MappedOrder, MappedStatus
 from orderhub.domain.errors import DomainError, InvalidTransition, MappingFailed
 from orderhub.domain.events import ChannelBreakerOpened
+from orderhub.domain.inventory.policy import InventoryPolicy
 from orderhub.domain.orders.model import ApplyOutcome, Order, OrderEvent, OrderLine
 from orderhub.domain.orders.states import OrderEventType, OrderStatus
 from orderhub.domain.time import Clock
+from orderhub.service_layer.inventory import OrderState, after_order_change, load_policy, reserve_for_order
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -119,6 +121,7 @@ class Normalizer:
         self._zones: dict[tuple[str, str], str | None] = {}
         self._batch_filters: dict[str, OrderFilters] = {}
         self._known: set[str] = set()
+        self._batch_policies: dict[str, InventoryPolicy] = {}
 
     # ------------------------------------------------------------------ driving
     def run_once(self) -> BatchReport:
@@ -195,7 +198,9 @@ class Normalizer:
             now = uow.clock.now()
             open_channels: dict[str, set[str]] = {}
             self._batch_filters = {}
+            self._batch_policies = {}
             self._known = self._existing_orders(uow, work)
+            self._lock_batch_stock(uow, work)
             for item in work:
                 row = item.row
                 tenant = row.tenant_id
@@ -246,6 +251,30 @@ class Normalizer:
             known |= uow.orders.existing_ids(tenant_id, order_ids)
         return known
 
+    def _lock_batch_stock(self, uow: SqlAlchemyUnitOfWork, work: list[_Work]) -> None:
+        """Lock every stock row the batch may touch, up front and in primary-key order: the
+        SKUs of its orders and the rows its existing orders hold. Locking them order by order
+        instead would take rows in batch order, and two batches could then deadlock."""
+        skus: dict[str, set[str]] = {}
+        existing: dict[str, list[str]] = {}
+        for item in work:
+            row, mapped = item.row, item.mapped
+            if isinstance(mapped, MappedOrder):
+                skus.setdefault(row.tenant_id, set()).update(ln.sku for ln in mapped.lines)
+            if isinstance(mapped, MappedOrder | MappedStatus):
+                order_id = ids.order_id(row.tenant_id, row.channel, row.shop, mapped.external_id)
+                if order_id in self._known:
+                    existing.setdefault(row.tenant_id, []).append(order_id)
+        for tenant_id in sorted(set(skus) | set(existing)):
+            keys = uow.inventory.active_keys(tenant_id, existing.get(tenant_id, []))
+            uow.inventory.lock_stock(tenant_id, skus=skus.get(tenant_id, ()), keys=keys)
+
+    def _inventory_policy(self, uow: SqlAlchemyUnitOfWork, tenant_id: str) -> InventoryPolicy:
+        policy = self._batch_policies.get(tenant_id)
+        if policy is None:  # read once per tenant and batch
+            policy = self._batch_policies[tenant_id] = load_policy(uow, tenant_id)
+        return policy
+
     def _dead(self, item: _Work, exc: DomainError, now: datetime, report: BatchReport) -> None:
         field_path = exc.field or "?"
         item.values = {"status": _leaving(InboxStatus.DEAD), "processed_at": now, "error_code": exc.code,
@@ -280,6 +309,7 @@ class Normalizer:
         else:
             loaded = order.version
             was_unpaid = order.status is OrderStatus.PENDING_PAYMENT
+            before = OrderState.of(order)
             try:
                 outcome = order.follow_channel(mapped.status, channel_status=mapped.channel_status,
                                                key=row.message_id, occurred_at=self._when(mapped, now), now=now)
@@ -293,6 +323,8 @@ class Normalizer:
             if outcome is ApplyOutcome.IGNORED_STALE:
                 self._conflict(uow, row, order, now, open_channels)
                 report.conflicts += 1
+            if outcome is ApplyOutcome.APPLIED:
+                after_order_change(uow, order, before, now=now)
             if (was_unpaid and order.status in FULFILMENT_STATUSES and isinstance(mapped, MappedOrder)):
                 self._filter(uow, row, order, mapped, now=now, report=report)
             if order.version != loaded:
@@ -322,11 +354,14 @@ class Normalizer:
             discount=mapped.discount, buyer=mapped.buyer, shipping_address=mapped.shipping_address,
             tags=mapped.tags, placed_at=min(mapped.placed_at, now), paid_at=_paid_at(mapped, now), now=now,
             channel_status=mapped.channel_status, raw_ref=row.message_id)
+        # Stock first (the rows are already locked for the batch), then the holds: an order held
+        # for review keeps its stock.
+        reserve_for_order(uow, order, policy=self._inventory_policy(uow, row.tenant_id), now=now)
         if held_by_channel:
             order.apply(OrderEvent(type=OrderEventType.HOLD, occurred_at=now, key=f"{row.message_id}:channel_hold",
                                    reason=f"the channel reports the order held ({mapped.channel_status})"[:500]),
                         now=now)
-        elif mapped.status in FULFILMENT_STATUSES:
+        elif mapped.status in FULFILMENT_STATUSES and order.status is not OrderStatus.ON_HOLD:
             self._filter(uow, row, order, mapped, now=now, report=report)
         uow.orders.stage(order)
         return order

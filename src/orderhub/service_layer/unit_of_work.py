@@ -19,6 +19,7 @@ from orderhub.adapters.db.audit import SqlAuditRepository
 from orderhub.adapters.db.channels import SqlChannelStateRepository, SqlInboxRepository, SqlShopRepository
 from orderhub.adapters.db.engine import WRITE
 from orderhub.adapters.db.idempotency import SqlIdempotencyRepository
+from orderhub.adapters.db.inventory import SqlInventoryRepository
 from orderhub.adapters.db.orders import SqlOrderRepository
 from orderhub.adapters.db.outbox import OutboxMessage, SqlOutboxRepository
 from orderhub.adapters.db.rules import SqlRuleSetRepository
@@ -47,6 +48,7 @@ class SqlAlchemyUnitOfWork:
     inbox: SqlInboxRepository
     channel_state: SqlChannelStateRepository
     rules: SqlRuleSetRepository
+    inventory: SqlInventoryRepository
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
@@ -69,6 +71,7 @@ class SqlAlchemyUnitOfWork:
         self.inbox = SqlInboxRepository(self._conn)
         self.channel_state = SqlChannelStateRepository(self._conn)
         self.rules = SqlRuleSetRepository(self._conn)
+        self.inventory = SqlInventoryRepository(self._conn)
         self._recorded = []
         return self
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
+    Date,
     ForeignKeyConstraint,
     Index,
     Integer,
@@ -309,5 +311,109 @@ rule_sets = Table(
     Column("body", JSONType, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("created_by", String(100), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+
+# --------------------------------------------------------------------------- inventory
+warehouses = Table(
+    "warehouses", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("code", String(64), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("province", String(100)),
+    Column("city", String(100)),
+    # Coordinates in micro-degrees (integers: no floats in stored figures).
+    Column("lat_e6", Integer),
+    Column("lon_e6", Integer),
+    # Allocation inputs: share of on-time shipments (per mille) and handling cost per order.
+    Column("on_time_permille", Integer, nullable=False, default=1000),
+    Column("handling_cost_minor", BigInteger, nullable=False, default=0),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime(), nullable=False),
+    UniqueConstraint("tenant_id", "code"),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+stock_levels = Table(
+    "stock_levels", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("warehouse_id", String(40), primary_key=True),
+    Column("sku", String(100), primary_key=True),
+    Column("on_hand", BigInteger, nullable=False),
+    Column("reserved", BigInteger, nullable=False, default=0),
+    Column("presale_reserved", BigInteger, nullable=False, default=0),
+    Column("safety_stock", BigInteger, nullable=False, default=0),
+    Column("version", Integer, nullable=False, default=1),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    # The last line of defence: whatever the code does, no figure goes negative and no more is
+    # reserved than is on hand.
+    CheckConstraint("on_hand >= 0", name="on_hand_not_negative"),
+    CheckConstraint("reserved >= 0", name="reserved_not_negative"),
+    CheckConstraint("presale_reserved >= 0", name="presale_not_negative"),
+    CheckConstraint("safety_stock >= 0", name="safety_not_negative"),
+    CheckConstraint("on_hand - reserved - presale_reserved >= 0", name="available_not_negative"),
+    ForeignKeyConstraint(["tenant_id", "warehouse_id"], ["warehouses.tenant_id", "warehouses.id"]),
+    Index(None, "tenant_id", "sku"),
+)
+
+stock_movements = Table(
+    "stock_movements", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("warehouse_id", String(40), nullable=False),
+    Column("sku", String(100), nullable=False),
+    Column("kind", String(24), nullable=False),
+    Column("on_hand_delta", BigInteger, nullable=False, default=0),
+    Column("reserved_delta", BigInteger, nullable=False, default=0),
+    Column("presale_delta", BigInteger, nullable=False, default=0),
+    Column("reason", String(500)),
+    Column("order_id", String(40)),
+    Column("reservation_id", String(40)),
+    Column("actor", String(100), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "tenant_id", "warehouse_id", "sku"),
+)
+
+reservations = Table(
+    "reservations", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), nullable=False),
+    Column("line_no", Integer, nullable=False),
+    Column("warehouse_id", String(40), nullable=False),
+    Column("sku", String(100), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("bucket", String(16), nullable=False),        # stock | presale
+    Column("status", String(16), nullable=False),        # active | released | expired | consumed
+    Column("expires_at", UTCDateTime()),
+    Column("promise_date", Date()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("closed_at", UTCDateTime()),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "tenant_id", "order_id"),
+    Index(None, "status", "expires_at"),
+    Index(None, "tenant_id", "warehouse_id", "sku", "status"),
+)
+
+allocations = Table(
+    "allocations", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("order_id", String(40), primary_key=True),
+    Column("plan", JSONType, nullable=False),            # chosen warehouses per line + every candidate's score
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+channel_stock = Table(
+    "channel_stock", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("channel", String(40), primary_key=True),
+    Column("sku", String(100), primary_key=True),
+    Column("quantity", BigInteger, nullable=False),      # the last quantity sent to the channel
+    Column("updated_at", UTCDateTime(), nullable=False),
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
 )

@@ -19,6 +19,7 @@ from orderhub.service_layer.errors import (
     OrderAlreadyExists,
     OrderNotFound,
 )
+from orderhub.service_layer.inventory import OrderState, after_order_change, load_policy, reserve_for_order
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 CREATE_SCOPE = "orders.create"
@@ -113,6 +114,9 @@ def create_order(cmd: CreateOrder, uow: SqlAlchemyUnitOfWork) -> OrderCreateResu
                     if previous is not None:
                         return replay(previous)
                 raise
+            # Stock is reserved in the transaction that stores the order (rows locked first, in
+            # primary-key order, before the order's insert locks the audit chain head).
+            reserve_for_order(uow, order, policy=load_policy(uow, tenant), now=uow.clock.now())
             claim = None
             if cmd.idempotency_key is not None:
                 # The key is claimed before the order is inserted: a concurrent request with the
@@ -150,8 +154,11 @@ def apply_order_event(cmd: ApplyOrderEvent, uow: SqlAlchemyUnitOfWork) -> OrderE
                 raise OrderNotFound(f"order {cmd.order_id!r} not found")
             loaded = order.version
             now = uow.clock.now()
+            before = OrderState.of(order)
             outcome = order.apply(OrderEvent(type=event_type, occurred_at=cmd.occurred_at or now, key=cmd.key,
                                              reason=cmd.reason, expected_version=cmd.expected_version), now=now)
+            if outcome is ApplyOutcome.APPLIED:
+                after_order_change(uow, order, before, now=now)
             if outcome is not ApplyOutcome.DUPLICATE:
                 try:
                     uow.orders.save(order, loaded_version=loaded)
