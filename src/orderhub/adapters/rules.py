@@ -23,6 +23,7 @@ import yaml
 from orderhub.domain.channels.model import MappedOrder
 from orderhub.domain.errors import DomainError
 from orderhub.domain.inventory.allocation import AllocationWeights
+from orderhub.domain.inventory.feed import ChannelFeedPolicy
 from orderhub.domain.inventory.policy import InventoryPolicy
 from orderhub.domain.money import Money
 from orderhub.domain.rules import RuleEvaluationFailed, RuleInvalid
@@ -249,11 +250,14 @@ def _validate_order_filters(body: Mapping[str, Any]) -> None:
 # raises RuleInvalid for a body it refuses.
 def _validate_inventory_policy(body: Mapping[str, Any]) -> None:
     policy = InventoryPolicy.from_mapping(body)
-    try:
-        AllocationWeights.from_mapping(policy.allocation_weights)
-    except DomainError as exc:
-        raise RuleInvalid(f"allocation_weights: {exc.message}", field=f"allocation_weights.{exc.field or ''}"
-                          .rstrip(".")) from exc
+    for name, check in (("allocation_weights", AllocationWeights.from_mapping),
+                        ("channel_feed", ChannelFeedPolicy.from_mapping)):
+        try:
+            check(getattr(policy, name))
+        except DomainError as exc:
+            where = exc.field if exc.field and exc.field.startswith(name) else f"{name}.{exc.field or ''}".rstrip(".")
+            message = exc.message if exc.message.startswith(name) else f"{name}: {exc.message}"
+            raise RuleInvalid(message, field=where) from exc
 
 
 RULE_KINDS: Mapping[str, Callable[[Mapping[str, Any]], None]] = {
