@@ -11,12 +11,14 @@ from sqlalchemy import Engine
 from orderhub.adapters.channels.mapping import SpecRegistry, load_registry
 from orderhub.adapters.db import migrate
 from orderhub.adapters.db.engine import build_engine
+from orderhub.adapters.inventory_metrics import watch_inventory
 from orderhub.adapters.metrics import Metrics
 from orderhub.adapters.webhook_targets import WebhookTargetGuard
 from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.events import OrderCreated, OrderEventApplied, OrderEventIgnoredStale
 from orderhub.domain.time import Clock, SystemClock
+from orderhub.service_layer import inventory_check
 from orderhub.service_layer.handlers import channels, orders, outbox, rules, tenancy
 from orderhub.service_layer.messagebus import MessageBus
 from orderhub.service_layer.queries import Queries
@@ -62,6 +64,7 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
     specs = load_registry(settings.home / "channels")
     queries = Queries(engine)
     metrics.watch_outbox(queries.outbox_counts)
+    watch_inventory(metrics.registry, functools.partial(inventory_check.stock_figures, engine))
     bus = MessageBus(
         uow_factory,
         command_handlers={

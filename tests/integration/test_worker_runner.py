@@ -179,5 +179,6 @@ def test_run_forever_stops_on_sigterm(hub: OrderHub) -> None:
 
 
 def test_build_runner_has_inbox_outbox_and_pollers(hub: OrderHub, http: httpx.Client) -> None:
-    assert [w.name for w in build_workers(hub, http_client=http)] == ["inbox", "outbox"]
-    assert [w.name for w in build_runner(hub, http_client=http).workers] == ["inbox", "outbox", "pollers"]
+    assert [w.name for w in build_workers(hub, http_client=http)] == ["inbox", "reservations", "outbox"]
+    names = [w.name for w in build_runner(hub, http_client=http).workers]
+    assert names == ["inbox", "reservations", "outbox", "pollers"]

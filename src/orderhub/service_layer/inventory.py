@@ -14,7 +14,6 @@ from datetime import date, datetime
 from typing import Any
 
 from orderhub.adapters.db.inventory import WarehouseRow
-from orderhub.adapters.rules import default_rule_set
 from orderhub.domain import ids
 from orderhub.domain.events import OrderAllocated, ReservationsClosed
 from orderhub.domain.inventory.allocation import (
@@ -30,28 +29,16 @@ from orderhub.domain.inventory.reservations import Reservation, ReservationStatu
 from orderhub.domain.inventory.stock import Bucket, Movement, MovementKind
 from orderhub.domain.orders.model import Order, OrderEvent
 from orderhub.domain.orders.states import PROGRESS_RANK, OrderEventType, OrderStatus, PaymentStatus
-from orderhub.domain.rules import RuleInvalid
+from orderhub.service_layer.channel_feed import publish_stock_feed
+from orderhub.service_layer.inventory_policy import load_policy
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
-POLICY_KIND = "inventory_policy"
 OUT_OF_STOCK = "out_of_stock"
 PARTIALLY_RESERVED = "partially_reserved"
 PRESALE_TAG = "presale"
 PROMISE_TAG_PREFIX = "promise:"
 RESERVABLE = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, OrderStatus.READY_TO_SHIP})
 SHIPPED_RANK = PROGRESS_RANK[OrderStatus.SHIPPED]
-
-
-def load_policy(uow: SqlAlchemyUnitOfWork, tenant_id: str) -> InventoryPolicy:
-    """The tenant's current inventory policy (the shipped default until it stores its own)."""
-    latest = uow.rules.latest(tenant_id, POLICY_KIND)
-    body = latest[1] if latest is not None else default_rule_set(POLICY_KIND)
-    try:
-        return InventoryPolicy.from_mapping(body)
-    except RuleInvalid:
-        # A stored policy that no longer validates: the defaults are the safe reading (they
-        # never allow partial reservations or longer holds than configured).
-        return InventoryPolicy.from_mapping(default_rule_set(POLICY_KIND))
 
 
 def _promise_date(order: Order) -> date | None:
@@ -153,33 +140,38 @@ def close_reservations(uow: SqlAlchemyUnitOfWork, order: Order, target: Reservat
     many. The move is checked against the reservation state table and each leaves a
     movement. Reservations are taken before their stock rows are locked (the same order as
     every other closer), and a reservation another closer took first is not given back twice."""
-    tenant = order.tenant_id
     reservation_transition(ReservationStatus.ACTIVE, target)
-    active = uow.inventory.take_active(tenant, order.id, target, now=now)
-    if not active:
-        return 0
-    uow.inventory.lock_stock(tenant, keys=[(r.warehouse, r.sku) for r in active])
+    taken = uow.inventory.take_active(order.tenant_id, order.id, target, now=now)
+    if taken:
+        uow.inventory.lock_stock(order.tenant_id, keys=[(r.warehouse, r.sku) for r in taken])
+        give_back(uow, order.tenant_id, order.id, taken, target, now=now, reason=reason)
+    return len(taken)
+
+
+def give_back(uow: SqlAlchemyUnitOfWork, tenant_id: str, order_id: str, taken: list[Reservation],
+              target: ReservationStatus, *, now: datetime, reason: str | None = None) -> None:
+    """Move the stock of reservations already taken (moved to ``target``), whose stock rows
+    the caller has locked: back to available, or out of the warehouse for ``consumed``."""
     kind = {ReservationStatus.RELEASED: MovementKind.RELEASE, ReservationStatus.EXPIRED: MovementKind.EXPIRE,
             ReservationStatus.CONSUMED: MovementKind.SHIP}[target]
     consume = target is ReservationStatus.CONSUMED
     moves: list[Movement] = []
     items: list[dict[str, Any]] = []
-    for r in active:
-        if not uow.inventory.unreserve(tenant, r.warehouse, r.sku, r.quantity, r.bucket, consume=consume, now=now):
+    for r in taken:
+        if not uow.inventory.unreserve(tenant_id, r.warehouse, r.sku, r.quantity, r.bucket, consume=consume,
+                                       now=now):
             # The row holds less than the reservation (drift): close it without a movement and
             # leave the figures to `orderhub inventory check`.
             items.append({"reservation": r.id, "sku": r.sku, "quantity": r.quantity, "drift": True})
             continue
-        reserved = -r.quantity if r.bucket is Bucket.STOCK else 0
-        presale = -r.quantity if r.bucket is Bucket.PRESALE else 0
         moves.append(Movement(r.warehouse, r.sku, kind, on_hand_delta=-r.quantity if consume else 0,
-                              reserved_delta=reserved, presale_delta=presale, reason=reason, order_id=order.id,
-                              reservation_id=r.id))
+                              reserved_delta=-r.quantity if r.bucket is Bucket.STOCK else 0,
+                              presale_delta=-r.quantity if r.bucket is Bucket.PRESALE else 0, reason=reason,
+                              order_id=order_id, reservation_id=r.id))
         items.append({"reservation": r.id, "warehouse": r.warehouse, "sku": r.sku, "quantity": r.quantity})
-    uow.inventory.add_movements(tenant, moves, actor=uow.actor.actor, now=now)
-    uow.record(ReservationsClosed(tenant_id=tenant, order_id=order.id, status=target.value, items=tuple(items),
+    uow.inventory.add_movements(tenant_id, moves, actor=uow.actor.actor, now=now)
+    uow.record(ReservationsClosed(tenant_id=tenant_id, order_id=order_id, status=target.value, items=tuple(items),
                                   occurred_at=now))
-    return len(active)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,15 +214,37 @@ def after_order_change(uow: SqlAlchemyUnitOfWork, order: Order, before: OrderSta
 def expire_due(uow: SqlAlchemyUnitOfWork, *, limit: int = 100) -> int:
     """Release the stock of unpaid orders whose reservations are past ``expires_at``, in one
     transaction for up to ``limit`` orders; returns how many orders. Safe in several
-    processes at once (SKIP LOCKED on PostgreSQL; a reservation is taken only once)."""
+    processes at once: reservations are taken (conditional updates) order by order in one
+    shared order, then the stock rows are locked once per tenant in primary-key order, so
+    two expirers neither release a reservation twice nor wait on each other in a cycle.
+    Orders that are gone expire too (their stock must not stay held)."""
     with uow:
         now = uow.clock.now()
-        done = 0
-        for tenant_id, order_id in uow.inventory.due_for_expiry(now=now, limit=limit):
+        taken: dict[str, list[Reservation]] = {}
+        for tenant_id, order_id in sorted(uow.inventory.due_for_expiry(now=now, limit=limit)):
             order = uow.orders.get(tenant_id, order_id)
-            if order is None or order.payment_status is PaymentStatus.PAID:
+            if order is not None and order.payment_status is PaymentStatus.PAID:
                 continue
-            done += close_reservations(uow, order, ReservationStatus.EXPIRED, now=now,
-                                       reason="unpaid past the reservation's hold time") > 0
+            took = uow.inventory.take_active(tenant_id, order_id, ReservationStatus.EXPIRED, now=now)
+            if took:
+                taken.setdefault(tenant_id, []).extend(took)
+        for tenant_id, items in taken.items():
+            uow.inventory.lock_stock(tenant_id, keys=[(r.warehouse, r.sku) for r in items])
+            by_order: dict[str, list[Reservation]] = {}
+            for r in items:
+                by_order.setdefault(r.order_id, []).append(r)
+            for order_id, mine in by_order.items():
+                give_back(uow, tenant_id, order_id, mine, ReservationStatus.EXPIRED, now=now,
+                          reason="unpaid past the reservation's hold time")
+        publish_touched(uow)
         uow.commit()
-        return done
+        return sum(len({r.order_id for r in items}) for items in taken.values())
+
+
+def publish_touched(uow: SqlAlchemyUnitOfWork) -> int:
+    """Queue channel stock figures for every SKU this transaction changed (before commit)."""
+    published = 0
+    for tenant_id, skus in sorted(uow.inventory.touched.items()):
+        published += publish_stock_feed(uow, tenant_id, sorted(skus))
+    uow.inventory.touched.clear()
+    return published

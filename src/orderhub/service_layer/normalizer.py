@@ -34,7 +34,13 @@ from orderhub.domain.inventory.policy import InventoryPolicy
 from orderhub.domain.orders.model import ApplyOutcome, Order, OrderEvent, OrderLine
 from orderhub.domain.orders.states import OrderEventType, OrderStatus
 from orderhub.domain.time import Clock
-from orderhub.service_layer.inventory import OrderState, after_order_change, load_policy, reserve_for_order
+from orderhub.service_layer.inventory import (
+    OrderState,
+    after_order_change,
+    load_policy,
+    publish_touched,
+    reserve_for_order,
+)
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -227,6 +233,7 @@ class Normalizer:
                         raise
                     except DomainError as exc:  # the order itself is invalid (e.g. discount > total)
                         self._dead(item, exc, now, report)
+            publish_touched(uow)
             written = uow.inbox.finish_many([(item.row.id, item.values) for item in work], worker_id=self._worker_id)
             if written != len(work):
                 # Another worker took some messages over (our lease ran out): theirs is the outcome.

@@ -243,14 +243,15 @@ class RunnerGroup:
 
 def build_workers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> list[Worker]:
     """The queue workers ``orderhub serve`` and ``orderhub worker`` run, wired to ``hub``:
-    the inbox normalizer and the outbox relay.
+    the inbox normalizer, the reservation expiry and the outbox relay.
 
     ``http_client`` is shared by the outbound HTTP workers (tests inject one); by default
     each makes and owns its own.
     """
     from orderhub.workers.inbox import InboxWorker  # noqa: PLC0415 - the inbox worker imports the whole gateway
+    from orderhub.workers.reservations import ReservationExpiryWorker  # noqa: PLC0415 - same reason
 
-    return [InboxWorker(hub),
+    return [InboxWorker(hub), ReservationExpiryWorker(hub),
             OutboxRelay(hub.engine, hub.clock, hub.metrics, http_client=http_client, guard=hub.webhook_guard)]
 
 

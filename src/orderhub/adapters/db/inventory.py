@@ -18,7 +18,15 @@ from sqlalchemy.exc import IntegrityError
 
 from orderhub.adapters.db.engine import insert_unless_duplicate
 from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
-from orderhub.adapters.db.tables import allocations, reservations, stock_levels, stock_movements, warehouses
+from orderhub.adapters.db.tables import (
+    allocations,
+    channel_stock,
+    orders,
+    reservations,
+    stock_levels,
+    stock_movements,
+    warehouses,
+)
 from orderhub.domain.inventory.reservations import Reservation, ReservationStatus
 from orderhub.domain.inventory.stock import Bucket, Movement, StockLevel
 
@@ -70,6 +78,12 @@ class SqlInventoryRepository:
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+        # SKUs whose figures this transaction changed, per tenant: the channel stock feed
+        # recomputes them before commit.
+        self.touched: dict[str, set[str]] = {}
+
+    def _touch(self, tenant_id: str, sku: str) -> None:
+        self.touched.setdefault(tenant_id, set()).add(sku)
 
     # ------------------------------------------------------------------ warehouses
     def add_warehouse(self, row: WarehouseRow) -> None:
@@ -132,6 +146,7 @@ class SqlInventoryRepository:
                                     f"{before.version if before else 0}, not {expected_version}",
                                     entity="stock", key=f"{warehouse_id}/{sku}")
         c = stock_levels.c
+        self._touch(tenant_id, sku)
         if before is None:
             after = StockLevel(warehouse_id, sku, on_hand, safety_stock=safety_stock or 0, version=1)
             self._conn.execute(insert(stock_levels).values(
@@ -153,6 +168,8 @@ class SqlInventoryRepository:
             c.tenant_id == tenant_id, c.warehouse_id == warehouse_id, c.sku == sku,
             c.on_hand + delta - c.reserved - c.presale_reserved >= 0, c.on_hand + delta >= 0).values(
             on_hand=c.on_hand + delta, version=c.version + 1, updated_at=now))
+        if result.rowcount == 1:
+            self._touch(tenant_id, sku)
         return result.rowcount == 1
 
     def reserve(self, tenant_id: str, warehouse_id: str, sku: str, quantity: int, bucket: Bucket, *,
@@ -165,6 +182,8 @@ class SqlInventoryRepository:
             c.tenant_id == tenant_id, c.warehouse_id == warehouse_id, c.sku == sku,
             c.on_hand - c.reserved - c.presale_reserved >= quantity).values(
             {column: column + quantity, c.version: c.version + 1, c.updated_at: now}))
+        if result.rowcount == 1:
+            self._touch(tenant_id, sku)
         return result.rowcount == 1
 
     def unreserve(self, tenant_id: str, warehouse_id: str, sku: str, quantity: int, bucket: Bucket, *,
@@ -178,7 +197,10 @@ class SqlInventoryRepository:
         if consume:
             values[c.on_hand] = c.on_hand - quantity
             conditions.append(c.on_hand >= quantity)
-        return self._conn.execute(update(stock_levels).where(*conditions).values(values)).rowcount == 1
+        done = self._conn.execute(update(stock_levels).where(*conditions).values(values)).rowcount == 1
+        if done:
+            self._touch(tenant_id, sku)
+        return done
 
     def add_movements(self, tenant_id: str, movements: Sequence[Movement], *, actor: str, now: datetime) -> None:
         """Append movements (the ledger every stock row must sum to)."""
@@ -247,13 +269,12 @@ class SqlInventoryRepository:
 
     def due_for_expiry(self, *, now: datetime, limit: int) -> list[tuple[str, str]]:
         """(tenant, order id) of orders with active reservations past ``expires_at``, oldest
-        first; on PostgreSQL rows another expirer holds are skipped (SKIP LOCKED)."""
+        first. Nothing is locked here: expirers take reservations with conditional updates in
+        one shared order (see ``service_layer.inventory.expire_due``)."""
         c = reservations.c
         query = (select(c.tenant_id, c.order_id).where(
             c.status == ReservationStatus.ACTIVE.value, c.expires_at.is_not(None), c.expires_at <= now)
             .order_by(c.expires_at).limit(limit))
-        if self._conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
         seen: dict[tuple[str, str], None] = {}
         for row in self._conn.execute(query):
             seen.setdefault((row.tenant_id, row.order_id), None)
@@ -298,3 +319,83 @@ class SqlInventoryRepository:
             .group_by(c.warehouse_id, c.sku, c.bucket)).all()
         return {((r[0], r[1]), r[2]): int(r[3]) for r in rows}
 
+
+    # ------------------------------------------------------------------ self-check, metrics, channel feed
+    # Appended for `orderhub inventory check` (service_layer/inventory_check.py), the phantom
+    # reservation metric (adapters/inventory_metrics.py) and the channel stock feed
+    # (service_layer/channel_feed.py). Their table imports sit at the end of this module.
+    def phantom_candidates(self, tenant_id: str, order_statuses: Iterable[str]) -> list[tuple[Reservation, str | None]]:
+        """Active reservations whose order is in one of ``order_statuses`` or gone, each with
+        the order's status (None when there is no such order), in stock-row order."""
+        r, o = reservations.c, orders.c
+        statuses = sorted(set(order_statuses))
+        query = (select(reservations, o.status.label("order_status"))
+                 .select_from(reservations.outerjoin(orders, (o.tenant_id == r.tenant_id) & (o.id == r.order_id)))
+                 .where(r.tenant_id == tenant_id, r.status == ReservationStatus.ACTIVE.value,
+                        or_(o.id.is_(None), o.status.in_(statuses)))
+                 .order_by(r.warehouse_id, r.sku, r.id))
+        return [(_reservation(row), row.order_status) for row in self._conn.execute(query)]
+
+    def take_reservations(self, tenant_id: str, reservation_ids: Sequence[str], status: ReservationStatus, *,
+                          now: datetime) -> list[Reservation]:
+        """Move the given reservations that are still active to ``status`` and return them
+        (as they were). Conditional like :meth:`take_active`: one racing closer wins."""
+        if not reservation_ids:
+            return []
+        c = reservations.c
+        rows = self._conn.execute(update(reservations).where(
+            c.tenant_id == tenant_id, c.id.in_(list(reservation_ids)), c.status == ReservationStatus.ACTIVE.value)
+            .values(status=status.value, closed_at=now, expires_at=None).returning(*reservations.c)).all()
+        taken = [_reservation(r) for r in rows]
+        return sorted((Reservation(r.id, r.order_id, r.line_no, r.warehouse, r.sku, r.quantity, r.bucket,
+                                   ReservationStatus.ACTIVE, r.created_at, r.expires_at, r.promise_date)
+                       for r in taken), key=lambda r: (r.warehouse, r.sku, r.id))
+
+    def set_reserved(self, tenant_id: str, warehouse_id: str, sku: str, *, reserved: int, presale_reserved: int,
+                     now: datetime) -> bool:
+        """Set a (locked) row's reserved figures outright, if on_hand covers them; False
+        (nothing changed) otherwise. Only the self-check's repair uses it."""
+        c = stock_levels.c
+        result = self._conn.execute(update(stock_levels).where(
+            c.tenant_id == tenant_id, c.warehouse_id == warehouse_id, c.sku == sku,
+            c.on_hand >= reserved + presale_reserved).values(
+            reserved=reserved, presale_reserved=presale_reserved, version=c.version + 1, updated_at=now))
+        return result.rowcount == 1
+
+    def stock_figures(self, paid_unshipped: Iterable[str]) -> dict[str, tuple[int, int]]:
+        """Per tenant with stock: (units available, units held by active reservations of
+        paid orders whose status is in ``paid_unshipped``). Read-only; for metrics."""
+        s, r, o = stock_levels.c, reservations.c, orders.c
+        figures = {row[0]: (int(row[1] or 0), 0) for row in self._conn.execute(
+            select(s.tenant_id, func.sum(s.on_hand - s.reserved - s.presale_reserved)).group_by(s.tenant_id))}
+        held = self._conn.execute(
+            select(r.tenant_id, func.sum(r.quantity))
+            .select_from(reservations.join(orders, (o.tenant_id == r.tenant_id) & (o.id == r.order_id)))
+            .where(r.status == ReservationStatus.ACTIVE.value, o.payment_status == "paid",
+                   o.status.in_(sorted(set(paid_unshipped))))
+            .group_by(r.tenant_id))
+        for tenant_id, units in held:
+            figures[tenant_id] = (figures.get(tenant_id, (0, 0))[0], int(units or 0))
+        return figures
+
+    def channel_figures(self, tenant_id: str, skus: Iterable[str]) -> dict[tuple[str, str], int]:
+        """The quantity last sent to each channel, keyed (channel, sku), for ``skus``."""
+        sku_list = sorted(set(skus))
+        if not sku_list:
+            return {}
+        c = channel_stock.c
+        rows = self._conn.execute(select(c.channel, c.sku, c.quantity).where(
+            c.tenant_id == tenant_id, c.sku.in_(sku_list))).all()
+        return {(row.channel, row.sku): int(row.quantity) for row in rows}
+
+    def save_channel_figure(self, tenant_id: str, channel: str, sku: str, quantity: int, *, now: datetime) -> None:
+        """Record ``quantity`` as the figure last sent to ``channel`` for ``sku``."""
+        c = channel_stock.c
+        where = (c.tenant_id == tenant_id, c.channel == channel, c.sku == sku)
+        if self._conn.execute(update(channel_stock).where(*where).values(quantity=quantity,
+                                                                         updated_at=now)).rowcount:
+            return
+        inserted = self._conn.execute(insert_unless_duplicate(channel_stock, self._conn.dialect.name), {
+            "tenant_id": tenant_id, "channel": channel, "sku": sku, "quantity": quantity, "updated_at": now})
+        if inserted.rowcount != 1:  # a concurrent first figure won the insert: ours is newer
+            self._conn.execute(update(channel_stock).where(*where).values(quantity=quantity, updated_at=now))

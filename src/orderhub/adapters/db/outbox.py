@@ -199,3 +199,18 @@ class SqlOutboxRepository:
         """Hand a claimed but untried message back (due as before, no attempt used)."""
         return queue.finish(self._conn, outbox, message.id, worker_id=worker_id,
                             values={"status": queue.PENDING})
+
+    def queue_coalesced(self, message: OutboxMessage, *, now: datetime) -> bool:
+        """Queue ``message``, or fold it into a still-pending outbox row of the same tenant,
+        kind and target (its payload is replaced: only the latest figure matters). True when
+        it was folded. A row the relay already claimed is left alone (a new row follows it)."""
+        c = outbox.c
+        pending = self._conn.execute(select(c.id).where(
+            c.tenant_id == message.tenant_id, c.kind == message.kind, c.target == message.target,
+            c.status == queue.PENDING).order_by(c.id.desc()).limit(1)).first()
+        if pending is not None and self._conn.execute(update(outbox).where(
+                c.id == pending.id, c.status == queue.PENDING).values(payload=message.payload,
+                                                                      topic=message.topic)).rowcount == 1:
+            return True
+        self._conn.execute(insert(outbox).values(outbox_row(message, now=now)))
+        return False

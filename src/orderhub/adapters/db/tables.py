@@ -174,7 +174,7 @@ outbox = Table(
     Column("tenant_id", String(40), nullable=False),
     Column("message_id", String(40), nullable=False, unique=True),
     Column("kind", String(20), nullable=False),          # "webhook" today; "amqp", "channel"… later
-    Column("target", String(100), nullable=False),       # e.g. the webhook endpoint id
+    Column("target", String(200), nullable=False),       # e.g. the webhook endpoint id, "taobao:SKU-1"
     Column("topic", String(80), nullable=False),         # e.g. "order.created"
     Column("payload", JSONType, nullable=False),
     Column("status", String(16), nullable=False),        # pending | in_progress | done | dead
@@ -188,6 +188,7 @@ outbox = Table(
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
     Index(None, "status", "next_attempt_at"),
     Index(None, "tenant_id", "status"),
+    Index(None, "tenant_id", "kind", "target", "status"),   # coalescing pending channel stock rows
 )
 
 worker_leases = Table(

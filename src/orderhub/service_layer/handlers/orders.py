@@ -19,7 +19,13 @@ from orderhub.service_layer.errors import (
     OrderAlreadyExists,
     OrderNotFound,
 )
-from orderhub.service_layer.inventory import OrderState, after_order_change, load_policy, reserve_for_order
+from orderhub.service_layer.inventory import (
+    OrderState,
+    after_order_change,
+    load_policy,
+    publish_touched,
+    reserve_for_order,
+)
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 CREATE_SCOPE = "orders.create"
@@ -132,6 +138,7 @@ def create_order(cmd: CreateOrder, uow: SqlAlchemyUnitOfWork) -> OrderCreateResu
                 raise ConcurrencyConflict(exc.message) from exc
             if previous is not None:
                 return replay(previous)
+            publish_touched(uow)
             uow.commit()
             return OrderCreateResult(order.id, created=True)
 
@@ -164,6 +171,7 @@ def apply_order_event(cmd: ApplyOrderEvent, uow: SqlAlchemyUnitOfWork) -> OrderE
                     uow.orders.save(order, loaded_version=loaded)
                 except (StaleVersionError, DuplicateKeyError) as exc:
                     raise ConcurrencyConflict(exc.message, extra={"order_id": order.id}) from exc
+                publish_touched(uow)
                 uow.commit()
             return OrderEventResult(order.id, outcome, order.status, order.version)
 

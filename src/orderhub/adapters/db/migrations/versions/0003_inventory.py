@@ -18,6 +18,11 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.alter_column("target", existing_type=sa.String(length=100), type_=sa.String(length=200),
+                              existing_nullable=False)
+        batch_op.create_index(batch_op.f("ix_outbox_tenant_id_kind_target_status"),
+                              ["tenant_id", "kind", "target", "status"], unique=False)
     op.create_table(
         "allocations",
         sa.Column("tenant_id", sa.String(length=40), nullable=False),
@@ -136,6 +141,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_tenant_id_kind_target_status"))
+        batch_op.alter_column("target", existing_type=sa.String(length=200), type_=sa.String(length=100),
+                              existing_nullable=False)
     with op.batch_alter_table("stock_levels", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_stock_levels_tenant_id_sku"))
 
