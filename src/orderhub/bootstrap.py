@@ -19,7 +19,7 @@ from orderhub.domain import commands
 from orderhub.domain.events import OrderCreated, OrderEventApplied, OrderEventIgnoredStale
 from orderhub.domain.time import Clock, SystemClock
 from orderhub.service_layer import inventory_check
-from orderhub.service_layer.handlers import channels, orders, outbox, rules, tenancy
+from orderhub.service_layer.handlers import channels, inventory, orders, outbox, rules, tenancy
 from orderhub.service_layer.messagebus import MessageBus
 from orderhub.service_layer.queries import Queries
 from orderhub.service_layer.unit_of_work import UnitOfWorkFactory
@@ -81,6 +81,9 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
             commands.ReplayInbox: channels.replay_inbox,
             commands.ResumeChannel: channels.resume_channel,
             commands.PutRuleSet: rules.put_rule_set,
+            commands.CreateWarehouse: inventory.create_warehouse,
+            commands.SetStock: inventory.set_stock,
+            commands.AdjustStock: inventory.adjust_stock,
         },
         event_handlers={
             OrderCreated: [metrics.on_event],

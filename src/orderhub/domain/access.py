@@ -27,14 +27,15 @@ class Permission(StrEnum):
     SHOPS_MANAGE = "shops:manage"            # register shops and their secrets
     CHANNELS_OPERATE = "channels:operate"    # replay the inbox, resume a channel's breaker
     RULES_MANAGE = "rules:manage"            # change filter, routing and policy rule sets
+    INVENTORY_MANAGE = "inventory:manage"    # add warehouses, set and adjust stock
 
 
 _READ = frozenset({Permission.ORDERS_READ, Permission.AUDIT_READ})
 
 GRANTS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: _READ | {Permission.ORDERS_WRITE, Permission.CHANNELS_OPERATE},
-    Role.WAREHOUSE: _READ,
+    Role.OPERATOR: _READ | {Permission.ORDERS_WRITE, Permission.CHANNELS_OPERATE, Permission.INVENTORY_MANAGE},
+    Role.WAREHOUSE: _READ | {Permission.INVENTORY_MANAGE},
     Role.FINANCE: _READ,
     Role.VIEWER: _READ,
 }

@@ -158,3 +158,49 @@ class PutRuleSet:
     actor: Actor
     kind: str
     body: dict[str, object]
+
+
+# --------------------------------------------------------------------------- inventory
+@dataclass(frozen=True, slots=True)
+class CreateWarehouse:
+    """Add a warehouse. Coordinates, on-time rate and handling cost are decimal text as given
+    (``"30.2741"``, ``"0.97"``, ``"3.50"`` CNY); the handler converts them exactly."""
+
+    actor: Actor
+    code: str
+    name: str
+    province: str | None = None
+    city: str | None = None
+    lat: str | None = None
+    lon: str | None = None
+    on_time_rate: str | None = None
+    handling_cost: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetStock:
+    """Set a stock row's on_hand (and safety stock), creating the row if it is new; the
+    difference is recorded as a ``count`` movement."""
+
+    actor: Actor
+    warehouse: str                    # the warehouse's code
+    sku: str
+    on_hand: int
+    safety_stock: int | None = None
+    expected_version: int | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdjustStock:
+    """Post an adjustment to a stock row: ``receipt`` (``quantity`` units arrived),
+    ``damage`` (``quantity`` units lost), ``correction`` (``quantity`` is a signed delta) or
+    ``count`` (``quantity`` is the counted figure)."""
+
+    actor: Actor
+    warehouse: str                    # the warehouse's code
+    sku: str
+    kind: str
+    quantity: int
+    reason: str
+    expected_version: int | None = None

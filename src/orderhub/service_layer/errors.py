@@ -105,3 +105,28 @@ class InboxMessageNotFound(NotFound):
     """No inbox message with that id belongs to the caller's tenant."""
 
     code = "inbox_message_not_found"
+
+
+class WarehouseNotFound(NotFound):
+    """No warehouse with that code belongs to the caller's tenant."""
+
+    code = "warehouse_not_found"
+
+
+class StockNotFound(NotFound):
+    """The warehouse has no stock row for that SKU (damage and corrections need one; a
+    receipt, count or set creates it)."""
+
+    code = "stock_not_found"
+
+
+class WarehouseAlreadyExists(Conflict):
+    """The tenant already has a warehouse with that code."""
+
+    code = "warehouse_already_exists"
+
+
+class StockVersionMismatch(Conflict):
+    """A stock write named an ``expected_version`` the row has moved past; reload and retry."""
+
+    code = "stock_version_mismatch"

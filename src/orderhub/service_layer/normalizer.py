@@ -37,10 +37,10 @@ from orderhub.domain.time import Clock
 from orderhub.service_layer.inventory import (
     OrderState,
     after_order_change,
-    load_policy,
     publish_touched,
     reserve_for_order,
 )
+from orderhub.service_layer.inventory_policy import load_policy
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 log = structlog.get_logger(__name__)

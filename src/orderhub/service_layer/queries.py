@@ -21,6 +21,7 @@ from orderhub.domain.errors import DomainError
 from orderhub.domain.time import ensure_utc, isoformat
 from orderhub.service_layer.channel_queries import ChannelQueries
 from orderhub.service_layer.errors import InvalidInput, OrderNotFound
+from orderhub.service_layer.inventory_queries import InventoryQueries
 
 MAX_PAGE = 200
 
@@ -116,7 +117,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
                            field="cursor") from exc
 
 
-class Queries(ChannelQueries):
+class Queries(InventoryQueries, ChannelQueries):
     """Read-only views over the database, scoped to one tenant per call."""
 
     # ------------------------------------------------------------------ auth

@@ -12,7 +12,16 @@ from orderhub import __version__
 from orderhub.bootstrap import OrderHub
 from orderhub.entrypoints.api import errors
 from orderhub.entrypoints.api.middleware import TraceAndMeasure
-from orderhub.entrypoints.api.routes import channels, health, orders, rules, shops, webhook_endpoints, webhooks
+from orderhub.entrypoints.api.routes import (
+    channels,
+    health,
+    inventory,
+    orders,
+    rules,
+    shops,
+    webhook_endpoints,
+    webhooks,
+)
 from orderhub.entrypoints.dashboard import STATIC_DIR, create_dashboard
 
 DESCRIPTION = """One canonical order from every sales channel, honest stock, and a tamper-evident timeline.
@@ -32,6 +41,7 @@ def create_app(hub: OrderHub) -> FastAPI:
     app.include_router(shops.router)
     app.include_router(channels.router)
     app.include_router(rules.router)
+    app.include_router(inventory.router)
     app.include_router(webhooks.router)
     app.include_router(create_dashboard(hub))
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")

@@ -25,6 +25,8 @@ from orderhub.entrypoints.cli.context import (
     print_json,
     resolve_tenant,
 )
+from orderhub.entrypoints.cli.inventory import inventory_app, warehouses_app
+from orderhub.entrypoints.cli.inventory_check import inventory_check
 from orderhub.entrypoints.cli.polling import shops_backfill, shops_poll
 from orderhub.service_layer.errors import ServiceError
 from orderhub.service_layer.handlers.tenancy import IssuedKey
@@ -46,6 +48,9 @@ shops_app.command("poll")(shops_poll)
 shops_app.command("backfill")(shops_backfill)
 app.add_typer(channels_app, name="channels")
 app.add_typer(inbox_app, name="inbox")
+app.add_typer(warehouses_app, name="warehouses")
+app.add_typer(inventory_app, name="inventory")
+inventory_app.command("check")(inventory_check)
 app.command("import")(import_file)
 
 def _show_key(issued: IssuedKey, as_json: bool, *, heading: str) -> None:

@@ -22,10 +22,10 @@ from orderhub.service_layer.errors import (
 from orderhub.service_layer.inventory import (
     OrderState,
     after_order_change,
-    load_policy,
     publish_touched,
     reserve_for_order,
 )
+from orderhub.service_layer.inventory_policy import load_policy
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 CREATE_SCOPE = "orders.create"
