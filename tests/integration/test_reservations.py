@@ -111,6 +111,10 @@ def test_an_order_reserves_from_the_nearest_warehouse_that_can_serve_it(client: 
     assert all("score" in c for c in plan["candidates"])
     timeline = client.get(f"/api/v1/orders/{order['id']}/timeline").json()
     assert "order.allocated" in [i["action"] for i in timeline["items"]]
+    shown = client.get(f"/api/v1/orders/{order['id']}").json()
+    assert sorted((r["warehouse"], r["sku"], r["status"]) for r in shown["reservations"]) == [
+        ("HZ1", "CUP", "active"), ("HZ1", "TEA", "active")]
+    assert shown["allocation"] == plan
     assert ledger_matches(hub, tenant.tenant_id)
 
 

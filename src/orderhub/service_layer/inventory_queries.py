@@ -93,3 +93,20 @@ class InventoryQueries(ChannelQueries):
                  "presale_delta": int(r.presale_delta), "reason": r.reason, "order_id": r.order_id,
                  "reservation_id": r.reservation_id, "actor": r.actor, "created_at": isoformat(r.created_at)}
                 for r in rows]
+
+    def order_stock(self, tenant_id: str, order_id: str) -> dict[str, Any]:
+        """An order's reservations (every one it had, with warehouse codes) and the allocation
+        plan chosen for it, with every candidate warehouse's score; empty when none."""
+        with self._connect() as conn:
+            repo = SqlInventoryRepository(conn)
+            codes = {w.id: w.code for w in repo.warehouses(tenant_id)}
+            held = repo.reservations_for_order(tenant_id, order_id)
+            plan = repo.allocation(tenant_id, order_id)
+        return {
+            "reservations": [{"id": r.id, "line_no": r.line_no, "warehouse": codes.get(r.warehouse, r.warehouse),
+                              "sku": r.sku, "quantity": r.quantity, "bucket": r.bucket.value,
+                              "status": r.status.value, "expires_at": isoformat(r.expires_at) if r.expires_at else None,
+                              "promise_date": r.promise_date.isoformat() if r.promise_date else None}
+                             for r in held],
+            "allocation": plan,
+        }

@@ -189,7 +189,9 @@ class Queries(InventoryQueries, ChannelQueries):
         view = _order_summary(rows[0])
         currency = rows[0].currency
         view["lines"] = [_line(_JoinedLine(r), currency) for r in rows if r.line_line_no is not None]
-        view.update({"shipments": [], "aftersales": [], "reservations": []})
+        # Shipments and after-sale cases arrive with their features (DESIGN.md §6).
+        view.update({"shipments": [], "aftersales": []})
+        view.update(self.order_stock(tenant_id, order_id))
         return view
 
     def order_exists(self, tenant_id: str, order_id: str) -> bool:

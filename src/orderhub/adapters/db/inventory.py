@@ -297,6 +297,12 @@ class SqlInventoryRepository:
             self._conn.execute(insert(allocations).values(tenant_id=tenant_id, order_id=order_id, plan=plan,
                                                           created_at=now))
 
+    def allocation(self, tenant_id: str, order_id: str) -> dict[str, Any] | None:
+        """The allocation plan stored for an order."""
+        c = allocations.c
+        plan = self._conn.execute(select(c.plan).where(c.tenant_id == tenant_id, c.order_id == order_id)).scalar()
+        return dict(plan) if plan is not None else None
+
     # ------------------------------------------------------------------ ledger checks
     def movement_sums(self, tenant_id: str) -> dict[StockKey, tuple[int, int, int]]:
         """Per stock row: the sums of its movements' (on_hand, reserved, presale) deltas."""

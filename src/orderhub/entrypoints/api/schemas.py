@@ -156,6 +156,8 @@ class OrderOut(BaseModel):
     shipments: list[dict[str, Any]] = []
     aftersales: list[dict[str, Any]] = []
     reservations: list[dict[str, Any]] = []
+    allocation: dict[str, Any] | None = Field(default=None, description="the chosen warehouses per line and "
+                                                                        "every candidate's score")
 
 
 class OrderPage(BaseModel):
