@@ -195,6 +195,8 @@ def after_order_change(uow: SqlAlchemyUnitOfWork, order: Order, before: OrderSta
     an out-of-stock hold → try to reserve again (held again if still short)."""
     if order.status is before.status and order.payment_status is before.payment:
         return
+    if not uow.inventory.warehouses(order.tenant_id):
+        return  # the tenant doesn't track stock: nothing was ever reserved
     if order.status is OrderStatus.CANCELLED:
         close_reservations(uow, order, ReservationStatus.RELEASED, now=now, reason=order.cancel_reason)
         return

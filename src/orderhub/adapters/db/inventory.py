@@ -81,6 +81,8 @@ class SqlInventoryRepository:
         # SKUs whose figures this transaction changed, per tenant: the channel stock feed
         # recomputes them before commit.
         self.touched: dict[str, set[str]] = {}
+        # Warehouses read once per transaction and tenant (a batch of orders asks for each order).
+        self._warehouses: dict[str, list[WarehouseRow]] = {}
 
     def _touch(self, tenant_id: str, sku: str) -> None:
         self.touched.setdefault(tenant_id, set()).add(sku)
@@ -93,6 +95,7 @@ class SqlInventoryRepository:
             "province": row.province, "city": row.city, "lat_e6": row.lat_e6, "lon_e6": row.lon_e6,
             "on_time_permille": row.on_time_permille, "handling_cost_minor": row.handling_cost_minor,
             "active": row.active, "created_at": row.created_at})
+        self._warehouses.pop(row.tenant_id, None)
         if result.rowcount != 1:
             raise DuplicateKeyError(f"warehouse code {row.code!r} is already used", entity="warehouse", key=row.code)
 
@@ -104,9 +107,12 @@ class SqlInventoryRepository:
 
     def warehouses(self, tenant_id: str) -> list[WarehouseRow]:
         """The tenant's warehouses by code."""
-        rows = self._conn.execute(select(warehouses).where(warehouses.c.tenant_id == tenant_id)
-                                  .order_by(warehouses.c.code)).all()
-        return [_warehouse(r) for r in rows]
+        cached = self._warehouses.get(tenant_id)
+        if cached is None:
+            rows = self._conn.execute(select(warehouses).where(warehouses.c.tenant_id == tenant_id)
+                                      .order_by(warehouses.c.code)).all()
+            cached = self._warehouses[tenant_id] = [_warehouse(r) for r in rows]
+        return list(cached)
 
     # ------------------------------------------------------------------ stock rows
     def lock_stock(self, tenant_id: str, *, skus: Iterable[str] = (), keys: Iterable[StockKey] = ()
