@@ -24,7 +24,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import ClassVar
 
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
@@ -214,10 +213,6 @@ def test_stock_invariants_hold_through_any_sequence(sqlite_template: Path, tmp_p
     run_state_machine_as_test(Machine, settings=settings(max_examples=25, stateful_step_count=20, deadline=None))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "service_layer/inventory.after_order_change: an order paid while on a manual hold, after its unpaid "
-    "reservation expired, is released to paid without reserving again, and then ships without taking its "
-    "units off on_hand"))
 def test_an_order_paid_on_hold_after_its_reservation_expired_holds_stock_when_released(
         settings: Settings, engine: Engine) -> None:
     clock = FixedClock(T0)

@@ -208,7 +208,9 @@ def after_order_change(uow: SqlAlchemyUnitOfWork, order: Order, before: OrderSta
     released = before.status is OrderStatus.ON_HOLD and order.status is not OrderStatus.ON_HOLD
     if became_paid:
         uow.inventory.clear_expiry(order.tenant_id, order.id)
-    if (became_paid or (released and before.held_for_stock)) and order.status in RESERVABLE \
+    # Paid, or back from any hold (out of stock; or paid while held after its unpaid
+    # reservation expired), and holding nothing: reserve now (held out_of_stock if short).
+    if (became_paid or released) and order.status in RESERVABLE \
             and not uow.inventory.active_for_order(order.tenant_id, order.id):
         reserve_for_order(uow, order, policy=load_policy(uow, order.tenant_id), now=now)
 

@@ -273,8 +273,14 @@ class Normalizer:
                 if order_id in self._known:
                     existing.setdefault(row.tenant_id, []).append(order_id)
         for tenant_id in sorted(set(skus) | set(existing)):
-            keys = uow.inventory.active_keys(tenant_id, existing.get(tenant_id, []))
-            uow.inventory.lock_stock(tenant_id, skus=skus.get(tenant_id, ()), keys=keys)
+            if not uow.inventory.warehouses(tenant_id):
+                continue  # the tenant doesn't track stock
+            known = existing.get(tenant_id, [])
+            # Existing orders may give stock back (their reservations' rows) or reserve again
+            # (their lines' SKUs, e.g. paid after an expiry).
+            keys = uow.inventory.active_keys(tenant_id, known)
+            wanted = skus.get(tenant_id, set()) | uow.orders.skus_of(tenant_id, known)
+            uow.inventory.lock_stock(tenant_id, skus=wanted, keys=keys)
 
     def _inventory_policy(self, uow: SqlAlchemyUnitOfWork, tenant_id: str) -> InventoryPolicy:
         policy = self._batch_policies.get(tenant_id)

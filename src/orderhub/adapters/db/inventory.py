@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from orderhub.adapters.db.engine import insert_unless_duplicate
@@ -117,23 +117,20 @@ class SqlInventoryRepository:
     # ------------------------------------------------------------------ stock rows
     def lock_stock(self, tenant_id: str, *, skus: Iterable[str] = (), keys: Iterable[StockKey] = ()
                    ) -> dict[StockKey, StockLevel]:
-        """THE way stock rows are locked: every row of the tenant for ``skus`` (all
-        warehouses) and the given ``keys``, in primary-key order, held to the end of the
+        """THE way stock rows are locked: every row of the tenant for ``skus`` and for the SKUs
+        of ``keys`` — in every warehouse — in primary-key order, held to the end of the
         transaction. Returns what they hold now, keyed (warehouse id, sku).
 
+        Whole SKUs, always: a transaction that locked one warehouse's row of a SKU and later
+        needs the same SKU's other rows (the channel feed sums them) would otherwise take
+        locks in two steps, and two such transactions could wait on each other.
         On SQLite the write transaction (BEGIN IMMEDIATE) already excludes other writers.
         """
-        sku_list = sorted(set(skus))
-        key_list = sorted(set(keys))
-        if not sku_list and not key_list:
+        wanted = sorted(set(skus) | {sku for _, sku in keys})
+        if not wanted:
             return {}
         c = stock_levels.c
-        wanted = []
-        if sku_list:
-            wanted.append(c.sku.in_(sku_list))
-        if key_list:
-            wanted.append(tuple_(c.warehouse_id, c.sku).in_(key_list))
-        query = (select(stock_levels).where(c.tenant_id == tenant_id, or_(*wanted))
+        query = (select(stock_levels).where(c.tenant_id == tenant_id, c.sku.in_(wanted))
                  .order_by(c.tenant_id, c.warehouse_id, c.sku))
         if self._conn.dialect.name == "postgresql":
             query = query.with_for_update()

@@ -233,6 +233,14 @@ class SqlOrderRepository:
                                                             orders.c.id.in_(order_ids))).all()
         return {r.id for r in rows}
 
+    def skus_of(self, tenant_id: str, order_ids: list[str]) -> set[str]:
+        """The SKUs on the lines of the given orders."""
+        if not order_ids:
+            return set()
+        rows = self._conn.execute(select(order_lines.c.sku).distinct().where(
+            order_lines.c.tenant_id == tenant_id, order_lines.c.order_id.in_(order_ids))).all()
+        return {r.sku for r in rows}
+
     def created_from(self, tenant_id: str, message_ids: list[str]) -> dict[str, str]:
         """For the inbox messages that created an order (its ``raw_ref``): message id → the
         order's status."""
