@@ -29,6 +29,7 @@ test-fast: $(STAMP)  ## unit tests only (no database)
 bench: $(STAMP)  ## print throughput figures (SQLite and PostgreSQL)
 	$(BIN)/python benchmarks/bench_orders.py
 	$(BIN)/python benchmarks/bench_ingest.py
+	$(BIN)/python benchmarks/bench_reserve.py
 
 clean:
 	rm -rf $(VENV) .orderhub .pytest_cache .mypy_cache .ruff_cache
