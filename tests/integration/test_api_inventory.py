@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from orderhub.adapters.db.tables import audit_events
+from orderhub.adapters.db.tables import audit_events, outbox
 from orderhub.bootstrap import OrderHub
 from orderhub.domain import commands
 from orderhub.entrypoints.api.app import create_app
@@ -429,3 +429,19 @@ def test_concurrent_writers_neither_lose_updates_nor_create_a_row_twice(client: 
     assert (fresh["on_hand"], fresh["version"]) == (2 * threads, threads)
     assert len(actions(hub, tenant.tenant_id, "stock")) == 1 + threads * rounds + 1 + threads
     assert_ledger(client, hub, tenant.tenant_id)
+
+
+def test_stock_changes_queue_what_each_channel_may_sell(client: TestClient, hub: OrderHub, tenant: IssuedKey) -> None:
+    actor = commands.Actor(tenant_id=tenant.tenant_id, actor="test", source="test")
+    for channel, code in (("taobao", "tb-1"), ("douyin", "dy-1")):
+        hub.bus.handle(commands.RegisterShop(actor=actor, code=code, channel=channel, name=code,
+                                             secret="feed-secret-1"))
+    assert client.post(WAREHOUSES, json={"code": "HZ1", "name": "杭州仓"}).status_code == 201
+    assert client.put(f"{INVENTORY}/HZ1/TEA-001", json={"on_hand": 40, "safety_stock": 4}).status_code == 200
+    assert client.post(f"{INVENTORY}/HZ1/TEA-001/adjustments",
+                       json={"kind": "damage", "quantity": 6, "reason": "crushed"}).status_code == 200
+    with hub.engine.connect() as conn:
+        rows = conn.execute(select(outbox.c.target, outbox.c.payload).where(
+            outbox.c.kind == "channel_stock").order_by(outbox.c.target)).all()
+    # One pending row per channel and SKU, holding the latest figure: 40 − 6 − 4 safety = 30.
+    assert [(r.target, r.payload["quantity"]) for r in rows] == [("douyin:TEA-001", 30), ("taobao:TEA-001", 30)]

@@ -32,6 +32,7 @@ from orderhub.service_layer.errors import (
     WarehouseAlreadyExists,
     WarehouseNotFound,
 )
+from orderhub.service_layer.inventory import publish_touched
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 # Warehouse codes go into URLs (/inventory/{warehouse}/{sku}) and audit subjects: keep them
@@ -277,6 +278,7 @@ def _set_once(cmd: SetStock, uow: SqlAlchemyUnitOfWork, *, on_hand: int, safety:
         uow.record(StockChanged(tenant_id=tenant, warehouse=house.code, sku=sku, kind=SET_KIND,
                                 on_hand_before=before.on_hand if before else None, on_hand_after=after.on_hand,
                                 safety_stock=after.safety_stock, reason=reason, occurred_at=now))
+        publish_touched(uow)  # what each channel may sell changed with the row
         uow.commit()
     return _as_code(after, house)
 
@@ -361,5 +363,6 @@ def _adjust_once(cmd: AdjustStock, uow: SqlAlchemyUnitOfWork, *, kind: MovementK
         uow.record(StockChanged(tenant_id=tenant, warehouse=house.code, sku=sku, kind=kind.value,
                                 on_hand_before=before.on_hand if before else None, on_hand_after=after.on_hand,
                                 safety_stock=after.safety_stock, reason=reason, occurred_at=now))
+        publish_touched(uow)  # what each channel may sell changed with the row
         uow.commit()
     return _as_code(after, house)
