@@ -401,17 +401,17 @@ def bench_engine(engine_name: str, url: str, home: Path, args: argparse.Namespac
 
 
 @contextmanager
-def pg_database(admin_url: str) -> Iterator[str]:
-    """A fresh database ``orderhub_bench`` on the server of ``admin_url``, dropped afterwards."""
+def pg_database(admin_url: str, name: str = BENCH_DB) -> Iterator[str]:
+    """A fresh database ``name`` on the server of ``admin_url``, dropped afterwards."""
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{BENCH_DB}"'))
-        yield make_url(admin_url).set(database=BENCH_DB).render_as_string(hide_password=False)
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

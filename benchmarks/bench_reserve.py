@@ -32,17 +32,25 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from bench_orders import DEFAULT_PG_URL, Figure, analyze, console, load_average, machine, pg_facts, speed_check
+from bench_orders import (
+    DEFAULT_PG_URL,
+    Figure,
+    analyze,
+    console,
+    load_average,
+    machine,
+    pg_database,
+    pg_facts,
+    speed_check,
+)
 from rich.table import Table
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from orderhub.adapters.db.engine import build_engine
@@ -262,19 +270,6 @@ def run_clients(world: World, clients: int, seconds: float, warmup: float) -> li
 
 
 # ---------------------------------------------------------------------------- engines
-@contextmanager
-def pg_database(admin_url: str) -> Iterator[str]:
-    """A fresh database ``orderhub_bench_reserve`` on the server of ``admin_url``, dropped afterwards."""
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{BENCH_DB}"'))
-        yield make_url(admin_url).set(database=BENCH_DB).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def bench_engine(engine_name: str, url: str, home: Path, clients: Sequence[int], args: argparse.Namespace,
@@ -367,7 +362,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="orderhub-bench-reserve-") as tmp:
         if pg is not None:
-            with pg_database(args.pg_url) as url:
+            with pg_database(args.pg_url, BENCH_DB) as url:
                 figures += bench_engine("PostgreSQL", url, Path(tmp) / "pg", args.clients, args)
         if not args.skip_sqlite and args.sqlite_clients:
             home = Path(tmp) / "sqlite"
