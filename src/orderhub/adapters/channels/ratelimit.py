@@ -13,6 +13,7 @@ assert on the recorded sleeps instead of the wall clock.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -105,11 +106,8 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     text = value.strip()
     if not text:
         return None
-    try:
+    with contextlib.suppress(ValueError):  # not a number of seconds: an HTTP date, below
         seconds = float(text)
-    except ValueError:
-        pass
-    else:
         return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(text)
