@@ -32,15 +32,12 @@ from typing import Any
 
 import httpx
 from bench_orders import (
-    DEFAULT_PG_URL,
     Figure,
+    RunStart,
+    add_engine_options,
     console,
     free_port,
-    load_average,
-    machine,
     pg_database,
-    pg_facts,
-    speed_check,
 )
 from rich.table import Table
 
@@ -253,26 +250,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--client-processes", type=int, default=2)
     p.add_argument("--client-threads", type=int, default=4)
     p.add_argument("--server-workers", type=int, default=1, help="uvicorn worker processes (default 1)")
-    p.add_argument("--skip-pg", action="store_true")
-    p.add_argument("--skip-sqlite", action="store_true")
-    p.add_argument("--pg-url", default=os.environ.get("ORDERHUB_BENCH_PG_URL", DEFAULT_PG_URL))
+    add_engine_options(p, "orderhub_bench")
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    load_before = load_average()
-    speed_before = speed_check()
-    pg = None if args.skip_pg else pg_facts(args.pg_url)
+    run = RunStart.now(args)
     figures: list[Figure] = []
     with tempfile.TemporaryDirectory(prefix="orderhub-bench-ingest-") as tmp:
         if not args.skip_sqlite:
             home = Path(tmp) / "sqlite"
             figures += bench_engine("SQLite", f"sqlite:///{home / 'orderhub.db'}", home, args)
-        if pg is not None:
+        if run.pg is not None:
             with pg_database(args.pg_url) as url:
                 figures += bench_engine("PostgreSQL", url, Path(tmp) / "pg", args)
-    print_results(machine(pg, load_before, (speed_before, speed_check())), figures)
+    print_results(run.machine(), figures)
 
 
 if __name__ == "__main__":

@@ -509,6 +509,35 @@ def print_results(facts: list[tuple[str, str]], figures: list[Figure], args: arg
         "head. ops/s = count / seconds; latency per call.")
 
 
+def add_engine_options(p: argparse.ArgumentParser, database: str) -> None:
+    """``--skip-pg``, ``--skip-sqlite`` and ``--pg-url`` (every benchmark runs on both engines)."""
+    p.add_argument("--skip-pg", action="store_true", help="SQLite only")
+    p.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
+    p.add_argument("--pg-url", default=os.environ.get("ORDERHUB_BENCH_PG_URL", DEFAULT_PG_URL),
+                   help=f"server to create {database} on (env ORDERHUB_BENCH_PG_URL; default {DEFAULT_PG_URL})")
+
+
+@dataclass
+class RunStart:
+    """What a benchmark notes before it starts: load, machine speed, the PostgreSQL server (None
+    when skipped or unreachable) and the time."""
+
+    load: str
+    speed: float
+    pg: dict[str, str] | None
+    started: float
+
+    @staticmethod
+    def now(args: argparse.Namespace) -> RunStart:
+        """Take the notes for a run parsed with :func:`add_engine_options`."""
+        return RunStart(load_average(), speed_check(), None if args.skip_pg else pg_facts(args.pg_url),
+                        time.perf_counter())
+
+    def machine(self) -> list[tuple[str, str]]:
+        """The machine table, with the speed check taken again now."""
+        return machine(self.pg, self.load, (self.speed, speed_check()))
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--orders", type=int, default=1000, help="orders per service-layer figure (default 1000)")
@@ -519,29 +548,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--processes", type=int, default=2,
                    help="processes for the multi-process service-layer figures (default 2; 1 = none)")
     p.add_argument("--http-clients", type=int, default=4, help="client threads for the concurrent HTTP figure")
-    p.add_argument("--skip-pg", action="store_true", help="SQLite only")
-    p.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
     p.add_argument("--skip-http", action="store_true", help="service layer only")
-    p.add_argument("--pg-url", default=os.environ.get("ORDERHUB_BENCH_PG_URL", DEFAULT_PG_URL),
-                   help=f"server to create {BENCH_DB} on (env ORDERHUB_BENCH_PG_URL; default {DEFAULT_PG_URL})")
+    add_engine_options(p, BENCH_DB)
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    load_before = load_average()
-    speed_before = speed_check()
-    pg = None if args.skip_pg else pg_facts(args.pg_url)
+    run = RunStart.now(args)
     figures: list[Figure] = []
-    started = time.perf_counter()
     if not args.skip_sqlite:
         with tempfile.TemporaryDirectory(prefix="orderhub-bench-") as tmp:
             figures += bench_engine("SQLite", f"sqlite:///{Path(tmp) / 'orderhub.db'}", Path(tmp), args)
-    if pg is not None:
+    if run.pg is not None:
         with tempfile.TemporaryDirectory(prefix="orderhub-bench-") as tmp, pg_database(args.pg_url) as url:
             figures += bench_engine("PostgreSQL", url, Path(tmp), args)
-    print_results(machine(pg, load_before, (speed_before, speed_check())), figures, args)
-    console.print(f"total run time {time.perf_counter() - started:.0f} s")
+    print_results(run.machine(), figures, args)
+    console.print(f"total run time {time.perf_counter() - run.started:.0f} s")
 
 
 if __name__ == "__main__":

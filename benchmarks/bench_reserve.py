@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import os
 import queue
 import random
 import sqlite3
@@ -40,15 +39,12 @@ from typing import Any
 
 import psycopg
 from bench_orders import (
-    DEFAULT_PG_URL,
     Figure,
+    RunStart,
+    add_engine_options,
     analyze,
     console,
-    load_average,
-    machine,
     pg_database,
-    pg_facts,
-    speed_check,
 )
 from rich.table import Table
 from sqlalchemy.engine import make_url
@@ -346,29 +342,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         "only queue; an empty list skips SQLite)")
     p.add_argument("--seconds", type=float, default=1.5, help="measured seconds per figure (default 1.5)")
     p.add_argument("--warmup", type=float, default=0.3, help="warm-up seconds before each figure (default 0.3)")
-    p.add_argument("--skip-pg", action="store_true", help="SQLite only")
-    p.add_argument("--skip-sqlite", action="store_true", help="PostgreSQL only")
-    p.add_argument("--pg-url", default=os.environ.get("ORDERHUB_BENCH_PG_URL", DEFAULT_PG_URL),
-                   help=f"server to create {BENCH_DB} on (env ORDERHUB_BENCH_PG_URL; default {DEFAULT_PG_URL})")
+    add_engine_options(p, BENCH_DB)
     return p.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    load_before = load_average()
-    speed_before = speed_check()
-    pg = None if args.skip_pg else pg_facts(args.pg_url)
+    run = RunStart.now(args)
     figures: list[Figure] = []
-    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="orderhub-bench-reserve-") as tmp:
-        if pg is not None:
+        if run.pg is not None:
             with pg_database(args.pg_url, BENCH_DB) as url:
                 figures += bench_engine("PostgreSQL", url, Path(tmp) / "pg", args.clients, args)
         if not args.skip_sqlite and args.sqlite_clients:
             home = Path(tmp) / "sqlite"
             figures += bench_engine("SQLite", f"sqlite:///{home / 'orderhub.db'}", home, args.sqlite_clients, args)
-    print_results(machine(pg, load_before, (speed_before, speed_check())), figures, args)
-    console.print(f"total run time {time.perf_counter() - started:.0f} s")
+    print_results(run.machine(), figures, args)
+    console.print(f"total run time {time.perf_counter() - run.started:.0f} s")
 
 
 if __name__ == "__main__":

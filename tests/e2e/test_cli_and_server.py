@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from orderhub.entrypoints.cli.app import app as cli_app
+from tests.http_helpers import free_port
 
 # One xdist worker runs the whole module, so its shared home and server are set up once.
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -45,13 +45,6 @@ def orderhub_exe() -> str:
     found = shutil.which("orderhub")
     assert found, "the `orderhub` console script is not installed (pip install -e .)"
     return found
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def cli_env(home: Path, database_url: str | None = None) -> dict[str, str]:

@@ -4,7 +4,6 @@ a reused key with another body is refused, and concurrent retries agree on one o
 from __future__ import annotations
 
 import copy
-import socket
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +17,7 @@ from orderhub.domain import commands
 from orderhub.entrypoints.api.app import create_app
 from orderhub.entrypoints.cli.server import RunningServer
 from orderhub.service_layer.handlers.tenancy import IssuedKey
+from tests.http_helpers import free_port
 
 ORDERS = "/api/v1/orders"
 
@@ -130,17 +130,10 @@ def test_keys_are_scoped_to_the_tenant(client: TestClient, hub: OrderHub) -> Non
     assert theirs.json()["tenant"] == other.tenant_id
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def server(hub: OrderHub) -> Iterator[str]:
     """OrderHub served by a real uvicorn on a background thread (no workers)."""
-    running = RunningServer(hub, host="127.0.0.1", port=_free_port(), workers=False, log_level="warning")
+    running = RunningServer(hub, host="127.0.0.1", port=free_port(), workers=False, log_level="warning")
     running.start()
     try:
         yield running.url

@@ -6,7 +6,6 @@ to the sum of its movements — on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,10 +16,10 @@ from sqlalchemy import func, select
 from orderhub.adapters.db.tables import audit_events, outbox
 from orderhub.bootstrap import OrderHub
 from orderhub.domain import commands
-from orderhub.entrypoints.api.app import create_app
 from orderhub.service_layer.errors import StockVersionMismatch
 from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.service_layer.inventory_queries import InventoryQueries
+from tests.http_helpers import auth
 
 WAREHOUSES = "/api/v1/warehouses"
 INVENTORY = "/api/v1/inventory"
@@ -33,16 +32,6 @@ ORDER: dict[str, Any] = {
                          "detail": "文三路 90 号", "postcode": "310000", "name": "王小明", "phone": "138****5678"},
     "lines": [{"sku": "TEA-001", "title": "龙井 250g", "quantity": 3, "unit_price": "59.90"}],
 }
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def client(hub: OrderHub, tenant: IssuedKey) -> Iterator[TestClient]:
-    with TestClient(create_app(hub), headers=auth(tenant.api_key)) as c:
-        yield c
 
 
 def assert_problem(response: Any, status: int, code: str, field: str | None = None) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +19,7 @@ from orderhub.domain import commands
 from orderhub.domain.time import FixedClock
 from orderhub.entrypoints.api.app import create_app
 from orderhub.service_layer.handlers.tenancy import IssuedKey
+from tests.http_helpers import auth
 
 ORDERS = "/api/v1/orders"
 
@@ -40,16 +40,6 @@ def order_body(external_id: str, **changes: Any) -> dict[str, Any]:
     body["external_id"] = external_id
     body.update(changes)
     return body
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
-@pytest.fixture
-def client(hub: OrderHub, tenant: IssuedKey) -> Iterator[TestClient]:
-    with TestClient(create_app(hub), headers=auth(tenant.api_key)) as c:
-        yield c
 
 
 def create(client: TestClient, external_id: str, **changes: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from orderhub.entrypoints.api.routes import rules as rules_routes
 from orderhub.service_layer.handlers import rules as rules_handlers
 from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.service_layer.messagebus import MessageBus
+from tests.http_helpers import auth
 
 URL = "/api/v1/rules/order_filters"
 
@@ -35,10 +36,6 @@ BODY: dict[str, Any] = {
         {"name": "high_value", "action": "tag", "tag": "high_value", "when": "order.total > params.high_value_minor"},
     ],
 }
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 class _RulesBus:

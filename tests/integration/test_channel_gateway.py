@@ -24,6 +24,7 @@ from orderhub.domain.commands import Actor, ReplayInbox
 from orderhub.entrypoints.api.app import create_app
 from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.service_layer.normalizer import Normalizer
+from tests.http_helpers import auth
 
 SECRET = "shpss_test_secret_0001"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -56,10 +57,6 @@ def shopify_order(order_id: int, *, updated: datetime, financial: str = "paid", 
 
 def raw(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 @pytest.fixture

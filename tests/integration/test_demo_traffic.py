@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,18 +16,12 @@ from orderhub.entrypoints.cli.demo import push_traffic, register_shops, summariz
 from orderhub.entrypoints.cli.server import RunningServer
 from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.simulation.channel_traffic import CHANNELS, DUPLICATE, plan_traffic
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.http_helpers import free_port
 
 
 @pytest.fixture
 def client(hub: OrderHub, tenant: IssuedKey) -> Iterator[httpx.Client]:
-    running = RunningServer(hub, host="127.0.0.1", port=_free_port(), log_level="warning")
+    running = RunningServer(hub, host="127.0.0.1", port=free_port(), log_level="warning")
     running.start()
     try:
         with httpx.Client(base_url=running.url, timeout=30,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
@@ -238,6 +239,40 @@ def _retry_creation(attempt: Callable[[], StockLevel], expected_version: int | N
 
 
 # --------------------------------------------------------------------------- stock
+@dataclass(frozen=True, slots=True)
+class _Row:
+    """A stock row being written: its tenant, warehouse and SKU, locked, as it was."""
+
+    tenant: str
+    now: datetime
+    house: WarehouseRow
+    sku: str
+    before: StockLevel | None
+
+
+def _open_row(uow: SqlAlchemyUnitOfWork, cmd: SetStock | AdjustStock) -> _Row:
+    """Inside ``uow``: act as the command's actor, find the warehouse, lock the row."""
+    tenant = cmd.actor.tenant_id
+    uow.act_as(cmd.actor)
+    house = _warehouse(uow, tenant, cmd.warehouse)
+    sku = _sku(cmd.sku, house.code)
+    key = (house.id, sku)
+    return _Row(tenant, uow.clock.now(), house, sku, uow.inventory.lock_stock(tenant, keys=[key]).get(key))
+
+
+def _commit_change(uow: SqlAlchemyUnitOfWork, row: _Row, after: StockLevel, *, delta: int, movement: MovementKind,
+                   event_kind: str, reason: str | None) -> None:
+    """The movement (when on_hand moved), the audit entry, the channel feed, commit."""
+    if delta:
+        uow.inventory.add_movements(row.tenant, [Movement(row.house.id, row.sku, movement, on_hand_delta=delta,
+                                                          reason=reason)], actor=uow.actor.actor, now=row.now)
+    uow.record(StockChanged(tenant_id=row.tenant, warehouse=row.house.code, sku=row.sku, kind=event_kind,
+                            on_hand_before=row.before.on_hand if row.before else None, on_hand_after=after.on_hand,
+                            safety_stock=after.safety_stock, reason=reason, occurred_at=row.now))
+    publish_touched(uow)  # what each channel may sell changed with the row
+    uow.commit()
+
+
 def set_stock(cmd: SetStock, uow: SqlAlchemyUnitOfWork) -> StockLevel:
     """Set a stock row's on_hand (and safety stock), creating the row if it is new.
 
@@ -255,14 +290,9 @@ def set_stock(cmd: SetStock, uow: SqlAlchemyUnitOfWork) -> StockLevel:
 
 def _set_once(cmd: SetStock, uow: SqlAlchemyUnitOfWork, *, on_hand: int, safety: int | None,
               expected: int | None, reason: str | None) -> StockLevel:
-    tenant = cmd.actor.tenant_id
     with uow:
-        uow.act_as(cmd.actor)
-        now = uow.clock.now()
-        house = _warehouse(uow, tenant, cmd.warehouse)
-        sku = _sku(cmd.sku, house.code)
-        key = (house.id, sku)
-        before = uow.inventory.lock_stock(tenant, keys=[key]).get(key)
+        row = _open_row(uow, cmd)
+        now, house, sku, before = row.now, row.house, row.sku, row.before
         _check_version(before, expected, house, sku)
         current = before or StockLevel(house.id, sku, 0, version=0)
         target = StockLevel(house.code, sku, on_hand, current.reserved, current.presale_reserved,
@@ -271,15 +301,8 @@ def _set_once(cmd: SetStock, uow: SqlAlchemyUnitOfWork, *, on_hand: int, safety:
         if before is not None and (target.on_hand, target.safety_stock) == (before.on_hand, before.safety_stock):
             return _as_code(before, house)  # nothing to change: no new version, no audit entry
         after = _write(uow, house, sku, before, on_hand=on_hand, safety_stock=safety, now=now)
-        delta = on_hand - current.on_hand
-        if delta:
-            uow.inventory.add_movements(tenant, [Movement(house.id, sku, MovementKind.COUNT, on_hand_delta=delta,
-                                                          reason=reason)], actor=uow.actor.actor, now=now)
-        uow.record(StockChanged(tenant_id=tenant, warehouse=house.code, sku=sku, kind=SET_KIND,
-                                on_hand_before=before.on_hand if before else None, on_hand_after=after.on_hand,
-                                safety_stock=after.safety_stock, reason=reason, occurred_at=now))
-        publish_touched(uow)  # what each channel may sell changed with the row
-        uow.commit()
+        _commit_change(uow, row, after, delta=on_hand - current.on_hand, movement=MovementKind.COUNT,
+                       event_kind=SET_KIND, reason=reason)
     return _as_code(after, house)
 
 
@@ -326,14 +349,9 @@ def adjust_stock(cmd: AdjustStock, uow: SqlAlchemyUnitOfWork) -> StockLevel:
 
 def _adjust_once(cmd: AdjustStock, uow: SqlAlchemyUnitOfWork, *, kind: MovementKind, reason: str | None,
                  expected: int | None) -> StockLevel:
-    tenant = cmd.actor.tenant_id
     with uow:
-        uow.act_as(cmd.actor)
-        now = uow.clock.now()
-        house = _warehouse(uow, tenant, cmd.warehouse)
-        sku = _sku(cmd.sku, house.code)
-        key = (house.id, sku)
-        before = uow.inventory.lock_stock(tenant, keys=[key]).get(key)
+        row = _open_row(uow, cmd)
+        tenant, now, house, sku, before = row.tenant, row.now, row.house, row.sku, row.before
         if before is None and kind in (MovementKind.DAMAGE, MovementKind.CORRECTION):
             raise StockNotFound(f"warehouse {house.code} has no stock of {sku!r} to {kind.value}; "
                                 "post a receipt or a count first", field="sku")
@@ -356,13 +374,6 @@ def _adjust_once(cmd: AdjustStock, uow: SqlAlchemyUnitOfWork, *, kind: MovementK
                 raise RuntimeError(f"stock {sku} in {house.code} changed under its lock")
             after = StockLevel(house.id, sku, before.on_hand + delta, before.reserved, before.presale_reserved,
                                before.safety_stock, before.version + (1 if delta else 0))
-        if delta:
-            uow.inventory.add_movements(tenant, [Movement(house.id, sku, kind, on_hand_delta=delta, reason=reason)],
-                                        actor=uow.actor.actor, now=now)
         # A count that finds what the row says is still a fact worth keeping in the audit chain.
-        uow.record(StockChanged(tenant_id=tenant, warehouse=house.code, sku=sku, kind=kind.value,
-                                on_hand_before=before.on_hand if before else None, on_hand_after=after.on_hand,
-                                safety_stock=after.safety_stock, reason=reason, occurred_at=now))
-        publish_touched(uow)  # what each channel may sell changed with the row
-        uow.commit()
+        _commit_change(uow, row, after, delta=delta, movement=kind, event_kind=kind.value, reason=reason)
     return _as_code(after, house)

@@ -97,26 +97,6 @@ class AdjustmentIn(_In):
     expected_version: Version | None = None
 
 
-class StockOut(BaseModel):
-    """A stock row: available = on_hand − reserved − presale_reserved; sellable subtracts safety stock."""
-
-    warehouse: str
-    sku: str
-    on_hand: int
-    reserved: int
-    presale_reserved: int
-    available: int
-    safety_stock: int
-    sellable: int
-    version: int
-
-
-class StockPage(BaseModel):
-    """``GET /api/v1/inventory``."""
-
-    items: list[StockOut]
-
-
 class StockTotals(BaseModel):
     """One SKU's figures summed over its warehouses."""
 
@@ -126,6 +106,20 @@ class StockTotals(BaseModel):
     available: int
     safety_stock: int
     sellable: int
+
+
+class StockOut(StockTotals):
+    """A stock row: available = on_hand − reserved − presale_reserved; sellable subtracts safety stock."""
+
+    warehouse: str
+    sku: str
+    version: int
+
+
+class StockPage(BaseModel):
+    """``GET /api/v1/inventory``."""
+
+    items: list[StockOut]
 
 
 class Availability(BaseModel):
