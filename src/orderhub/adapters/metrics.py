@@ -54,6 +54,11 @@ class Metrics:
         self.signature_failures = Counter("orderhub_webhook_signature_failures",
                                           "Webhook pushes refused for a bad or missing signature", ["channel"],
                                           registry=r)
+        self.tracking_events = Counter("orderhub_tracking_events", "Carrier tracking events received, by outcome",
+                                       ["carrier", "outcome"], registry=r)
+        self.tracking_unknown_codes = Counter("orderhub_tracking_unknown_codes",
+                                              "Carrier events with a code no table or override knows",
+                                              ["carrier", "code"], registry=r)
         self.outbox_deliveries = Counter("orderhub_outbox_deliveries", "Outbox delivery attempts by result",
                                          ["kind", "result"], registry=r)
 

@@ -22,6 +22,7 @@ import yaml
 
 from orderhub.domain.channels.model import MappedOrder
 from orderhub.domain.errors import DomainError
+from orderhub.domain.fulfillment.policy import FulfillmentPolicy
 from orderhub.domain.inventory.allocation import AllocationWeights
 from orderhub.domain.inventory.feed import ChannelFeedPolicy
 from orderhub.domain.inventory.policy import InventoryPolicy
@@ -260,9 +261,30 @@ def _validate_inventory_policy(body: Mapping[str, Any]) -> None:
             raise RuleInvalid(message, field=where) from exc
 
 
+def _validate_carrier_routing(body: Mapping[str, Any]) -> None:
+    # Imported here: the routing rules are built on this module's CEL helpers.
+    from orderhub.adapters.carriers.code_tables import CARRIER_IDS  # noqa: PLC0415
+    from orderhub.adapters.routing import validate_carrier_routing  # noqa: PLC0415
+
+    validate_carrier_routing(body, known_carriers=CARRIER_IDS)
+
+
+def _validate_carrier_codes(body: Mapping[str, Any]) -> None:
+    from orderhub.adapters.carriers.code_tables import validate_carrier_codes  # noqa: PLC0415 - loads YAML tables
+
+    validate_carrier_codes(body)
+
+
+def _validate_fulfillment_policy(body: Mapping[str, Any]) -> None:
+    FulfillmentPolicy.from_mapping(body)
+
+
 RULE_KINDS: Mapping[str, Callable[[Mapping[str, Any]], None]] = {
     ORDER_FILTERS: _validate_order_filters,
     "inventory_policy": _validate_inventory_policy,
+    "carrier_routing": _validate_carrier_routing,
+    "carrier_codes": _validate_carrier_codes,
+    "fulfillment_policy": _validate_fulfillment_policy,
 }
 
 

@@ -204,3 +204,140 @@ class AdjustStock:
     quantity: int
     reason: str
     expected_version: int | None = None
+
+
+# --------------------------------------------------------------------------- fulfillment
+@dataclass(frozen=True, slots=True)
+class AddCarrierAccount:
+    """Connect the tenant to a carrier (or replace its connection): where its API is, the
+    key OrderHub calls it with and the secret its tracking pushes are signed with."""
+
+    actor: Actor
+    carrier: str
+    api_base_url: str
+    api_key: str
+    push_secret: str
+    protocol: str = "simulated"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFulfilment:
+    """Give paid, released orders their shipments: one per warehouse their stock is
+    reserved in, with a carrier and wave chosen by the routing rules (a timer's work)."""
+
+    limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RecordWaybill:
+    """Store the waybill a carrier issued for a shipment (the carrier relay's result)."""
+
+    tenant_id: str
+    shipment_id: str
+    waybill_no: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScanInput:
+    """One warehouse scan as a handheld sent it (validated by the handler)."""
+
+    scan_id: str
+    step: str
+    operator: str
+    occurred_at: datetime | None = None
+    barcode: str | None = None
+    quantity: int = 1
+    weight_g: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordScan:
+    """Apply one online scan to a shipment (``POST /shipments/{id}/scans``)."""
+
+    actor: Actor
+    shipment_id: str
+    scan: ScanInput
+    device_id: str | None = None
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncItemInput:
+    """One item of an offline device's batch: a scan and the shipment version it saw. Fields
+    are raw (the item may be malformed: it is answered per item, never fails the batch)."""
+
+    index: int
+    raw: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncDevice:
+    """Apply a batch of scans recorded offline on ``device_id``, in order, item by item."""
+
+    actor: Actor
+    device_id: str
+    items: tuple[SyncItemInput, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHeartbeat:
+    """A handheld says it is alive (and who is signed in on it)."""
+
+    actor: Actor
+    device_id: str
+    operator: str | None = None
+    app_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnlockOperator:
+    """Give a locked warehouse account its write access back."""
+
+    actor: Actor
+    operator: str
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierEventInput:
+    """One carrier event as parsed from a push or a poll (raw code, UTC time)."""
+
+    waybill_no: str
+    code: str
+    description: str
+    occurred_at: datetime
+    location: str | None = None
+    raw: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveTrackingEvents:
+    """Normalize and apply carrier events. ``verify`` (push only) checks the push's signature
+    with each involved tenant's account secret before anything is stored."""
+
+    carrier: str
+    events: tuple[CarrierEventInput, ...]
+    source: str = "push"
+    verify: object | None = None      # Callable[[str], bool]: secret -> signature ok
+    tenant_id: str | None = None      # polls know the tenant; pushes don't
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayUnknownTracking:
+    """Apply stored events whose code was unknown, now that the tenant's overrides changed."""
+
+    tenant_id: str
+    carrier: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CheckStalls:
+    """Raise stall levels of parcels that stopped moving (a timer's work)."""
+
+    limit: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteDelivered:
+    """Complete delivered orders whose after-sale window has passed (a timer's work)."""
+
+    limit: int = 200

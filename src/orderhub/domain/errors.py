@@ -119,3 +119,55 @@ class InsufficientStock(DomainError):
     rather than failing, except where stock is reserved directly)."""
 
     code = "insufficient_stock"
+
+
+# --------------------------------------------------------------------------- fulfillment
+class InvalidShipmentTransition(DomainError):
+    """Raised when a shipment status change is not in the shipment transition table
+    (``domain/fulfillment/states.py``), e.g. cancelling a shipment the carrier already has."""
+
+    code = "invalid_shipment_transition"
+
+
+class InvalidShipment(DomainError):
+    """Raised when a shipment or one of its inputs breaks a structural rule: no lines, a
+    quantity below one, a duplicate line number, a second different waybill number."""
+
+    code = "invalid_shipment"
+
+
+class ScanRejected(DomainError):
+    """Raised when a warehouse scan doesn't fit the shipment: unknown barcode, more than is
+    left to pick, a step out of order. ``expected`` says what the device should scan instead
+    (e.g. ``{"barcodes": {"6901234": 2}}`` or ``{"step": "verify"}``); nothing was changed."""
+
+    code = "scan_rejected"
+
+    def __init__(self, message: str, *, field: str | None = None, expected: dict[str, object] | None = None) -> None:
+        super().__init__(message, field=field)
+        self.expected: dict[str, object] = dict(expected or {})
+
+
+class ShipmentClosed(DomainError):
+    """Raised when a warehouse scan (or a warehouse-side change) arrives for a shipment that
+    has left the warehouse (handed over or later) or was cancelled."""
+
+    code = "shipment_closed"
+
+    def __init__(self, message: str, *, field: str | None = None, status: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.status = status
+
+
+class InvalidPolicy(DomainError):
+    """Raised when a fulfillment policy (stall hours, account lock) read from a rule set is
+    malformed; ``field`` is the path of the bad value, e.g. ``stall_hours.in_transit[1]``."""
+
+    code = "invalid_policy"
+
+
+class UnknownCarrier(DomainError):
+    """Raised when a carrier id has no code table (a tracking update, an override or a
+    lookup names a carrier OrderHub doesn't know); the message lists the known carriers."""
+
+    code = "unknown_carrier"

@@ -406,3 +406,228 @@ class WarehouseCreated(Event):
 
     def payload(self) -> dict[str, Any]:
         return {"code": self.code, "name": self.name}
+
+
+# --------------------------------------------------------------------------- fulfillment
+# Shipment events carry ``order_id`` so the order's timeline can show its shipments' steps.
+@dataclass(frozen=True, slots=True)
+class ShipmentCreated(Event):
+    """A shipment was created for (part of) an order, with its lines and routing."""
+
+    shipment_id: str
+    order_id: str
+    warehouse: str
+    carrier: str | None
+    service: str | None
+    routing_rule: str | None
+    wave: str | None
+    priority: int
+    expected_weight_g: int
+    lines: tuple[dict[str, Any], ...]
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("shipment", self.shipment_id)
+
+    def audit_action(self) -> str:
+        return "shipment.created"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return (None, "created")
+
+    def payload(self) -> dict[str, Any]:
+        return {"order_id": self.order_id, "warehouse": self.warehouse, "carrier": self.carrier,
+                "service": self.service, "routing_rule": self.routing_rule, "wave": self.wave,
+                "priority": self.priority, "expected_weight_g": self.expected_weight_g, "lines": list(self.lines)}
+
+
+@dataclass(frozen=True, slots=True)
+class WaybillIssued(Event):
+    """The carrier issued a waybill (tracking) number for a shipment."""
+
+    shipment_id: str
+    order_id: str
+    waybill_no: str
+    carrier: str | None
+    from_status: str
+    to_status: str
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("shipment", self.shipment_id)
+
+    def audit_action(self) -> str:
+        return "shipment.waybill_issued"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return (self.from_status, self.to_status)
+
+    def payload(self) -> dict[str, Any]:
+        return {"order_id": self.order_id, "waybill_no": self.waybill_no, "carrier": self.carrier}
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentScanned(Event):
+    """A warehouse scan (pick, verify, pack, weigh, handover) was accepted. ``from_status`` /
+    ``to_status`` are set only when the scan changed the shipment's status."""
+
+    shipment_id: str
+    order_id: str
+    scan_id: str
+    step: str
+    operator: str
+    device_id: str | None
+    barcode: str | None
+    quantity: int
+    weight_g: int | None
+    flags: tuple[str, ...]
+    line_no: int | None
+    from_status: str | None
+    to_status: str | None
+    version: int
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("shipment", self.shipment_id)
+
+    def audit_action(self) -> str:
+        return "shipment.scanned"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return (self.from_status, self.to_status)
+
+    def payload(self) -> dict[str, Any]:
+        return {"order_id": self.order_id, "scan_id": self.scan_id, "step": self.step, "operator": self.operator,
+                "device_id": self.device_id, "barcode": self.barcode, "quantity": self.quantity,
+                "weight_g": self.weight_g, "flags": list(self.flags), "line_no": self.line_no,
+                "version": self.version, "occurred_at": self.occurred_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class TrackingUpdated(Event):
+    """A carrier tracking event was applied to a shipment, or recorded without effect
+    (``outcome`` stale or ignored). ``implicit_handover`` is set when the carrier reported the
+    parcel before the warehouse's handover scan arrived and the shipment was taken as handed over."""
+
+    shipment_id: str
+    order_id: str
+    waybill_no: str | None
+    code: str
+    milestone: str
+    sub_status: str
+    outcome: str
+    from_status: str | None
+    to_status: str | None
+    implicit_handover: bool
+    description: str
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("shipment", self.shipment_id)
+
+    def audit_action(self) -> str:
+        return "shipment.tracking_updated"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return (self.from_status, self.to_status)
+
+    def reason_text(self) -> str | None:
+        if self.outcome == "stale":
+            return f"carrier event {self.code} is older than the newest one applied; recorded, not applied"
+        if self.outcome == "ignored":
+            return f"carrier event {self.code} arrived after the shipment was closed; recorded, not applied"
+        if self.implicit_handover:
+            return "the carrier reported the parcel before the handover scan arrived: taken as handed over"
+        return None
+
+    def payload(self) -> dict[str, Any]:
+        return {"order_id": self.order_id, "waybill_no": self.waybill_no, "code": self.code,
+                "milestone": self.milestone, "sub_status": self.sub_status, "outcome": self.outcome,
+                "implicit_handover": self.implicit_handover, "description": self.description,
+                "occurred_at": self.occurred_at.isoformat()}
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentStalled(Event):
+    """A shipment made no progress for longer than its stall policy allows; ``level`` 3 also
+    flags it for compensation."""
+
+    shipment_id: str
+    order_id: str
+    level: int
+    milestone: str | None
+    since: datetime
+    compensation: bool
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("shipment", self.shipment_id)
+
+    def audit_action(self) -> str:
+        return "shipment.stalled"
+
+    def reason_text(self) -> str | None:
+        return f"no progress since {self.since.isoformat()} (milestone {self.milestone or 'none'})"
+
+    def payload(self) -> dict[str, Any]:
+        return {"order_id": self.order_id, "level": self.level, "milestone": self.milestone,
+                "since": self.since.isoformat(), "compensation": self.compensation}
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentCancelled(Event):
+    """A shipment was cancelled before it left the warehouse."""
+
+    shipment_id: str
+    order_id: str
+    from_status: str
+    reason: str
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("shipment", self.shipment_id)
+
+    def audit_action(self) -> str:
+        return "shipment.cancelled"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return (self.from_status, "cancelled")
+
+    def reason_text(self) -> str | None:
+        return self.reason
+
+    def payload(self) -> dict[str, Any]:
+        return {"order_id": self.order_id, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLocked(Event):
+    """An operator's account was locked: it was used from too many devices within the
+    account-lock window (a shared or leaked login)."""
+
+    operator: str
+    devices: tuple[str, ...]
+    window_minutes: int
+    occurred_at: datetime
+
+    @property
+    def subject(self) -> tuple[str, str]:
+        return ("operator", self.operator)
+
+    def audit_action(self) -> str:
+        return "operator.locked"
+
+    def statuses(self) -> tuple[str | None, str | None]:
+        return ("active", "locked")
+
+    def reason_text(self) -> str | None:
+        return f"seen on {len(self.devices)} devices within {self.window_minutes} minutes"
+
+    def payload(self) -> dict[str, Any]:
+        return {"operator": self.operator, "devices": list(self.devices), "window_minutes": self.window_minutes}

@@ -130,3 +130,37 @@ class StockVersionMismatch(Conflict):
     """A stock write named an ``expected_version`` the row has moved past; reload and retry."""
 
     code = "stock_version_mismatch"
+
+
+class ShipmentNotFound(NotFound):
+    """A shipment id is unknown in the caller's tenant (scans, device sync items, lookups)."""
+
+    code = "shipment_not_found"
+
+
+class ShipmentVersionMismatch(Conflict):
+    """A scan named the shipment version its device saw and the shipment has changed since
+    (someone else scanned, or it was re-planned): nothing was applied; ``extra.current``
+    holds the shipment as it is now."""
+
+    code = "shipment_version_mismatch"
+
+
+class OperatorLocked(ServiceError):
+    """A warehouse account's write access is locked (it was seen on too many devices at once,
+    or an admin locked it); an admin unlocks it with ``POST /operators/{operator}/unlock``."""
+
+    code = "operator_locked"
+
+
+class CarrierAccountNotFound(NotFound):
+    """The tenant has no account with that carrier (add one with ``POST /carrier-accounts``
+    or ``orderhub carriers add``)."""
+
+    code = "carrier_account_not_found"
+
+
+class WaybillNotFound(NotFound):
+    """A carrier push or poll names waybill numbers no shipment carries."""
+
+    code = "unknown_waybill"

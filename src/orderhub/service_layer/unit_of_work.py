@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine
 from orderhub.adapters.db.audit import SqlAuditRepository
 from orderhub.adapters.db.channels import SqlChannelStateRepository, SqlInboxRepository, SqlShopRepository
 from orderhub.adapters.db.engine import WRITE
+from orderhub.adapters.db.fulfillment import SqlDeviceRepository, SqlShipmentRepository
 from orderhub.adapters.db.idempotency import SqlIdempotencyRepository
 from orderhub.adapters.db.inventory import SqlInventoryRepository
 from orderhub.adapters.db.orders import SqlOrderRepository
@@ -49,6 +50,8 @@ class SqlAlchemyUnitOfWork:
     channel_state: SqlChannelStateRepository
     rules: SqlRuleSetRepository
     inventory: SqlInventoryRepository
+    shipments: SqlShipmentRepository
+    devices: SqlDeviceRepository
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
@@ -72,6 +75,8 @@ class SqlAlchemyUnitOfWork:
         self.channel_state = SqlChannelStateRepository(self._conn)
         self.rules = SqlRuleSetRepository(self._conn)
         self.inventory = SqlInventoryRepository(self._conn)
+        self.shipments = SqlShipmentRepository(self._conn)
+        self.devices = SqlDeviceRepository(self._conn)
         self._recorded = []
         return self
 
@@ -125,6 +130,9 @@ class SqlAlchemyUnitOfWork:
         for order in self.orders.seen.values():
             events.extend(order.events)
             order.events.clear()
+        for shipment in self.shipments.seen.values():
+            events.extend(shipment.events)
+            shipment.events.clear()
         events.extend(self._recorded)
         self._recorded = []
         return events

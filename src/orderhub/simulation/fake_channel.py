@@ -32,11 +32,30 @@ poller's overlap window must survive. Tests steer it:
 
 Every request is recorded in :attr:`FakeChannel.requests`. The server uses the standard
 library only.
+
+It also takes tracking write-backs (see ``orderhub.adapters.channels.writeback``) the way
+each channel would, answering with that channel's success shape, and records each accepted
+one in :attr:`FakeChannel.writebacks` (``{"channel", "external_id", "carrier",
+"waybill_no"}``, the carrier as the channel's code). Signed calls (TikTok Shop, Taobao,
+Pinduoduo, own site) are checked against ``app_secret``, independently of the client code:
+
+=============  ==========================================================================
+shopify        GET …/orders/{id}/fulfillment_orders.json, POST …/fulfillments.json
+woocommerce    POST /wp-json/wc/v3/orders/{id}/notes
+tiktok_shop    POST /fulfillment/202309/orders/{id}/packages
+taobao         POST /router/rest  method=taobao.logistics.offline.send
+pinduoduo      POST /api/router   type=pdd.logistics.online.send
+own_site       POST /orders/{id}/tracking  (X-OrderHub-Signature)
+=============  ==========================================================================
+
+``throttle`` and ``fail`` apply to these calls too.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import random
 import re
@@ -57,6 +76,12 @@ WOO_PATH = "/wp-json/wc/v3/orders"
 TIKTOK_PATH = "/order/202309/orders/search"
 TAOBAO_PATH = "/router/rest"
 PDD_PATH = "/api/router"
+SHOPIFY_FULFILLMENT_ORDERS = re.compile(r"/admin/api/[0-9]{4}-[0-9]{2}/orders/([^/]+)/fulfillment_orders\.json")
+SHOPIFY_FULFILLMENTS = re.compile(r"/admin/api/[0-9]{4}-[0-9]{2}/fulfillments\.json")
+WOO_NOTES = re.compile(r"/wp-json/wc/v3/orders/([^/]+)/notes")
+WOO_NOTE_TEXT = re.compile(r"Shipped with (?P<carrier>.+), tracking number (?P<waybill>\S+)")
+TIKTOK_PACKAGES = re.compile(r"/fulfillment/202309/orders/([^/]+)/packages")
+OWN_SITE_TRACKING = re.compile(r"/orders/([^/]+)/tracking")
 
 
 @dataclass
@@ -100,9 +125,14 @@ class FakeChannel:
     consumer key) must accompany every request, else 401."""
 
     def __init__(self, *, access_token: str = "tok-fake", app_key: str = "ck-fake",  # noqa: S107 - fake credentials
-                 reorder_seed: int | None = None, max_page_size: int = 250) -> None:
+                 reorder_seed: int | None = None, max_page_size: int = 250,
+                 app_secret: str = "app-secret-fake") -> None:  # noqa: S107 - fake credentials
         self.access_token = access_token
         self.app_key = app_key
+        self.app_secret = app_secret
+        self.writebacks: list[dict[str, Any]] = []
+        # Shopify fulfillment orders handed out by id: {"id", "order_id", "status"}.
+        self._fulfillment_orders: dict[int, dict[str, Any]] = {}
         self.max_page_size = max_page_size
         self.requests: list[RecordedRequest] = []
         self.between_pages: Callable[[int], None] | None = None
@@ -203,11 +233,15 @@ class FakeChannel:
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         headers = {k.lower(): v for k, v in request.headers.items()}
         raw = request.rfile.read(int(headers.get("content-length", "0") or 0))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
-        status, out_headers, payload = self._answer(method, parts.path, query, headers, body)
+        body: Any
+        if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            body = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=True).items()}
+        else:
+            try:
+                body = json.loads(raw) if raw else None
+            except ValueError:
+                body = None
+        status, out_headers, payload = self._answer(method, parts.path, query, headers, body, raw=raw)
         with self._lock:
             self.requests.append(RecordedRequest(method, parts.path, query, headers, body, status))
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
@@ -220,11 +254,14 @@ class FakeChannel:
         request.wfile.write(data)
 
     def _answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str],
-                body: Any) -> tuple[int, dict[str, str], Any]:
+                body: Any, *, raw: bytes = b"") -> tuple[int, dict[str, str], Any]:
         with self._lock:
             if self._script:
                 scripted = self._script.pop(0)
                 return scripted.status, scripted.headers, {"errors": f"scripted {scripted.status}"}
+        writeback = self._writeback_answer(method, path, query, headers, body=body, raw=raw)
+        if writeback is not None:
+            return writeback
         routes: dict[tuple[str, str], Callable[..., tuple[int, dict[str, str], Any]]] = {
             ("GET", SHOPIFY_PATH): self._shopify, ("GET", WOO_PATH): self._woocommerce,
             ("POST", TIKTOK_PATH): self._tiktok, ("GET", TAOBAO_PATH): self._taobao,
@@ -329,6 +366,143 @@ class FakeChannel:
             "total_count": total, "has_next": page_no * size < total,
             "order_sn_list": [self._render_pdd(o) for o in page]}}
 
+    # ------------------------------------------------------------------ write-backs
+    def _writeback_answer(self, method: str, path: str, query: dict[str, str], headers: dict[str, str], *,
+                          body: Any, raw: bytes) -> tuple[int, dict[str, str], Any] | None:
+        """The answer to a write-back call, or None when ``path`` isn't one."""
+        if method == "GET" and (found := SHOPIFY_FULFILLMENT_ORDERS.fullmatch(path)):
+            return self._shopify_fulfillment_orders(found.group(1), headers)
+        if method != "POST":
+            return None
+        body = body if isinstance(body, dict) else {}
+        if SHOPIFY_FULFILLMENTS.fullmatch(path):
+            return self._shopify_fulfill(headers, body)
+        if found := WOO_NOTES.fullmatch(path):
+            return self._woo_note(found.group(1), query, body)
+        if found := TIKTOK_PACKAGES.fullmatch(path):
+            return self._tiktok_ship(found.group(1), path, query, headers, body=body, raw=raw)
+        if path == TAOBAO_PATH:
+            return self._taobao_send({**query, **body})
+        if path == PDD_PATH:
+            return self._pdd_send({**query, **body})
+        if found := OWN_SITE_TRACKING.fullmatch(path):
+            return self._own_site_tracking(found.group(1), headers, body, raw)
+        return None
+
+    def _record_writeback(self, channel: str, external_id: str, carrier: Any, waybill_no: Any) -> None:
+        with self._lock:
+            self.writebacks.append({"channel": channel, "external_id": external_id, "carrier": carrier,
+                                    "waybill_no": waybill_no})
+
+    def _shopify_fulfillment_orders(self, order_id: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        if headers.get("x-shopify-access-token") != self.access_token:
+            return 401, {}, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
+        with self._lock:
+            mine = [fo for fo in self._fulfillment_orders.values() if fo["order_id"] == order_id]
+            if not mine:
+                # Shopify creates one fulfillment order per location when the order is placed.
+                fo_id = 9000 + len(self._fulfillment_orders) + 1
+                self._fulfillment_orders[fo_id] = {"id": fo_id, "order_id": order_id, "status": "open"}
+                mine = [self._fulfillment_orders[fo_id]]
+            return 200, {}, {"fulfillment_orders": [dict(fo) for fo in mine]}
+
+    def _shopify_fulfill(self, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        if headers.get("x-shopify-access-token") != self.access_token:
+            return 401, {}, {"errors": "[API] Invalid API key or access token (unrecognized login or wrong password)"}
+        fulfillment = body.get("fulfillment") or {}
+        tracking = fulfillment.get("tracking_info") or {}
+        groups = fulfillment.get("line_items_by_fulfillment_order") or []
+        with self._lock:
+            found = [self._fulfillment_orders.get(_int_or_zero(g.get("fulfillment_order_id"))) for g in groups]
+            if not groups or None in found:
+                return 422, {}, {"errors": ["Fulfillment order does not exist."]}
+            closed = [fo["id"] for fo in found if fo is not None and fo["status"] != "open"]
+            if closed:
+                return 422, {}, {"errors": [f"Fulfillment order {closed[0]} has an unfulfillable status= closed."]}
+            for fo in found:
+                if fo is not None:
+                    fo["status"] = "closed"
+            order_id = str(found[0]["order_id"]) if found[0] is not None else ""
+        self._record_writeback("shopify", order_id, tracking.get("company"), tracking.get("number"))
+        return 201, {}, {"fulfillment": {"id": 7000 + len(self.writebacks), "order_id": order_id,
+                                         "status": "success", "tracking_company": tracking.get("company"),
+                                         "tracking_number": tracking.get("number")}}
+
+    def _woo_note(self, order_id: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        if query.get("consumer_key") != self.app_key or query.get("consumer_secret") != self.access_token:
+            return 401, {}, {"code": "woocommerce_rest_cannot_create", "message": "Sorry, you are not allowed to "
+                             "create resources.", "data": {"status": 401}}
+        note = body.get("note")
+        if not note:
+            return 400, {}, {"code": "rest_missing_callback_param", "message": "Missing parameter(s): note",
+                             "data": {"status": 400}}
+        parsed = WOO_NOTE_TEXT.search(str(note))
+        self._record_writeback("woocommerce", order_id, parsed.group("carrier") if parsed else None,
+                               parsed.group("waybill") if parsed else None)
+        return 201, {}, {"id": 500 + len(self.writebacks), "author": "WooCommerce", "note": note,
+                         "customer_note": bool(body.get("customer_note")),
+                         "date_created_gmt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")}
+
+    def _tiktok_ship(self, order_id: str, path: str, query: dict[str, str], headers: dict[str, str], *,
+                     body: dict[str, Any], raw: bytes) -> tuple[int, dict[str, str], Any]:
+        if headers.get("x-tts-access-token") != self.access_token or query.get("app_key") != self.app_key:
+            return 401, {}, {"code": 105002, "message": "Expired credentials", "data": None}
+        text = path + "".join(f"{k}{v}" for k, v in sorted(query.items()) if k not in ("sign", "access_token"))
+        key = self.app_secret.encode()
+        expected = hmac.new(key, key + text.encode() + raw + key, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(query.get("sign", ""), expected):
+            return 401, {}, {"code": 106001, "message": "Invalid sign", "data": None}
+        if not body.get("tracking_number") or not body.get("shipping_provider_id"):
+            return 400, {}, {"code": 36009003, "message": "tracking_number and shipping_provider_id are required",
+                             "data": None}
+        self._record_writeback("tiktok_shop", order_id, body["shipping_provider_id"], body["tracking_number"])
+        return 200, {}, {"code": 0, "message": "Success", "request_id": f"req-w{len(self.writebacks)}",
+                         "data": {"package_id": f"pkg-{order_id}"}}
+
+    def _top_md5(self, params: dict[str, str]) -> str:
+        text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign" and v != "")
+        digest = hashlib.md5(f"{self.app_secret}{text}{self.app_secret}".encode(), usedforsecurity=False)
+        return digest.hexdigest().upper()
+
+    def _taobao_send(self, params: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        if params.get("session") != self.access_token:
+            return 200, {}, {"error_response": {"code": 27, "msg": "Invalid session", "sub_code": "invalid-sessionkey"}}
+        if params.get("method") != "taobao.logistics.offline.send":
+            return 200, {}, {"error_response": {"code": 22, "msg": "Invalid method"}}
+        if params.get("sign") != self._top_md5(params):
+            return 200, {}, {"error_response": {"code": 25, "msg": "Invalid signature"}}
+        missing = [k for k in ("tid", "out_sid", "company_code") if not params.get(k)]
+        if missing:
+            return 200, {}, {"error_response": {"code": 40, "msg": "Missing required arguments:" + missing[0]}}
+        self._record_writeback("taobao", params["tid"], params["company_code"], params["out_sid"])
+        return 200, {}, {"logistics_offline_send_response": {"shipping": {"is_success": True}}}
+
+    def _pdd_send(self, params: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        if params.get("access_token") != self.access_token or params.get("client_id") != self.app_key:
+            return 200, {}, {"error_response": {"error_code": 10019, "error_msg": "access_token已过期"}}
+        if params.get("type") != "pdd.logistics.online.send":
+            return 200, {}, {"error_response": {"error_code": 10001, "error_msg": "type not found"}}
+        text = "".join(f"{k}{v}" for k, v in sorted(params.items()) if k != "sign")
+        expected = hashlib.md5(f"{self.app_secret}{text}{self.app_secret}".encode(),
+                               usedforsecurity=False).hexdigest().upper()
+        if params.get("sign") != expected:
+            return 200, {}, {"error_response": {"error_code": 10016, "error_msg": "sign error"}}
+        self._record_writeback("pinduoduo", params.get("order_sn", ""), params.get("logistics_id"),
+                               params.get("tracking_number"))
+        return 200, {}, {"logistics_online_send_response": {"is_success": True,
+                                                            "request_id": f"pdd-{len(self.writebacks)}"}}
+
+    def _own_site_tracking(self, order_id: str, headers: dict[str, str], body: dict[str, Any],
+                           raw: bytes) -> tuple[int, dict[str, str], Any]:
+        timestamp = headers.get("x-orderhub-timestamp", "")
+        mac = hmac.new(self.app_secret.encode(), timestamp.encode() + b"." + raw, hashlib.sha256).hexdigest()
+        if not timestamp or not hmac.compare_digest(headers.get("x-orderhub-signature", ""), "sha256=" + mac):
+            return 401, {}, {"error": "bad signature"}
+        if not body.get("waybill_no"):
+            return 400, {}, {"error": "waybill_no is required"}
+        self._record_writeback("own_site", order_id, body.get("carrier"), body["waybill_no"])
+        return 200, {}, {"ok": True}
+
     # ------------------------------------------------------------------ renderings
     @staticmethod
     def _render_shopify(o: FakeOrder) -> dict[str, Any]:
@@ -404,3 +578,10 @@ def _top_or_none(value: str | None) -> datetime | None:
         return datetime.strptime(value, TOP_TIME).replace(tzinfo=SHANGHAI).astimezone(UTC)
     except ValueError as exc:
         raise BadRequest(f"invalid time {value!r}; expected yyyy-MM-dd HH:mm:ss") from exc
+
+
+def _int_or_zero(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0

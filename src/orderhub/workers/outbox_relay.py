@@ -1,4 +1,5 @@
-"""The outbox relay: delivers committed outbox rows to tenants' HTTP webhook endpoints.
+"""The outbox workers: deliver committed outbox rows (webhooks here; channel write-back and
+carrier calls subclass :class:`OutboxWorker`).
 
 Each pass claims a small batch of due rows in one short write transaction, makes the HTTP
 calls with no transaction open, and records each outcome in another short transaction
@@ -20,10 +21,11 @@ import os
 import random
 import secrets
 import socket
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import structlog
@@ -69,11 +71,18 @@ class RetryPolicy:
         return ceiling * rand()
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """What one delivery attempt did: ``error`` is None on success."""
+class PermanentFailure(Exception):
+    """Raised by :meth:`OutboxWorker.deliver` when retrying can't help (the target is gone, the
+    receiver refused the message as invalid): the message is dead-lettered at once.
 
-    error: str | None
+    ``attempted`` says whether a call was made (it then counts as an attempt); leave it True
+    when unsure, since over-counting only shows one attempt too many on the dead row.
+    """
+
+    def __init__(self, error: str, *, attempted: bool = True) -> None:
+        super().__init__(error)
+        self.error = error
+        self.attempted = attempted
 
 
 def default_worker_id(name: str) -> str:
@@ -87,39 +96,54 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-class OutboxRelay:
-    """The worker that delivers ``webhook`` outbox rows; run by :class:`~orderhub.workers.runner.WorkerRunner`.
+class OutboxWorker(ABC):
+    """Claims due outbox rows of :attr:`kinds` under a lease and records each one's outcome;
+    subclasses say how one message is delivered (:meth:`deliver`).
 
-    ``http_client`` is used as given (tests pass one; the caller closes it); without one the
-    relay makes its own and :meth:`close` closes it. ``rand`` is the jitter source and
-    ``clock`` the time source, both injectable so tests are deterministic.
+    A pass claims a batch in one short write transaction, calls :meth:`deliver` for each row
+    with no transaction open, and records the outcome in another short transaction that only
+    writes while this worker still holds the row's lease (at-least-once delivery). A failed
+    attempt is retried per :attr:`policy` until it runs out, then dead-lettered; a
+    :class:`PermanentFailure` dead-letters at once. ``clock`` and ``rand`` (the backoff jitter,
+    a float in [0, 1)) are injectable so tests are deterministic.
     """
 
-    kinds = (WEBHOOK,)
+    kinds: ClassVar[tuple[str, ...]]
 
-    def __init__(self, engine: Engine, clock: Clock, metrics: Metrics, *, http_client: httpx.Client | None = None,
-                 worker_id: str | None = None, batch_size: int = 10, timeout: float = 10.0,
-                 policy: RetryPolicy | None = None, lease: timedelta | None = None,
-                 rand: Callable[[], float] | None = None, name: str = "outbox",
-                 guard: WebhookTargetGuard | None = None) -> None:
+    def __init__(self, engine: Engine, clock: Clock, metrics: Metrics, *, worker_id: str | None = None,
+                 batch_size: int = 10, timeout: float = 10.0, policy: RetryPolicy | None = None,
+                 lease: timedelta | None = None, rand: Callable[[], float] | None = None,
+                 name: str = "outbox") -> None:
         self.name = name
         self.worker_id = worker_id or default_worker_id(name)
         self._engine = engine
         self._clock = clock
         self._metrics = metrics
-        self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
         self._batch_size = batch_size
         self._timeout = timeout
         self.policy = policy or RetryPolicy()
-        # The lease must outlive a whole batch of slow receivers, or a second relay would take
+        # The lease must outlive a whole batch of slow receivers, or a second worker would take
         # rows this one is still delivering and send them twice.
         self.lease = lease or timedelta(seconds=timeout * batch_size + 30)
         if self.lease <= timedelta(seconds=timeout):
             raise ValueError("lease must be longer than the HTTP timeout")
         self._rand = rand or random.random
-        # Without a guard every registered URL is called (tests of the relay mechanics).
-        self._guard = guard
+
+    @abstractmethod
+    def deliver(self, message: ClaimedMessage) -> str | None:
+        """Try to deliver ``message`` once: None when it was delivered, else the error (retried).
+
+        Raise :class:`PermanentFailure` when no retry can succeed. Called with no database
+        transaction open; it must not take longer than the worker's ``timeout``.
+        """
+
+    def refuse(self, message: ClaimedMessage) -> str | None:
+        """Why ``message`` is dead-lettered without being tried (no attempt used), or None.
+
+        Checked before the attempt budget, so a vanished target is reported as such even on a
+        message whose earlier holders died; the default refuses nothing.
+        """
+        return None
 
     def run_once(self) -> int:
         """Claim one batch of due messages and try each once; returns how many were claimed."""
@@ -128,7 +152,7 @@ class OutboxRelay:
                                                        now=self._clock.now(), lease=self.lease,
                                                        limit=self._batch_size)
         for index, message in enumerate(messages):
-            # Stop early when the lease is nearly over: another relay may take these rows any
+            # Stop early when the lease is nearly over: another worker may take these rows any
             # moment, and delivering them here too would send them twice.
             if self._clock.now() + timedelta(seconds=self._timeout) >= message.locked_until:
                 self._release(messages[index:])
@@ -137,66 +161,40 @@ class OutboxRelay:
         return len(messages)
 
     def close(self) -> None:
-        """Close the HTTP client if the relay created it."""
-        if self._owns_client:
-            self._http.close()
+        """Release what the worker holds (HTTP clients); called once when its runner stops."""
+        return None
 
     # ------------------------------------------------------------------ internals
     def _handle(self, message: ClaimedMessage) -> None:
-        with self._engine.connect() as conn:
-            endpoint = SqlOutboxRepository(conn).endpoint(message.tenant_id, message.target)
-        if endpoint is None:
-            self._record_dead(message, f"webhook endpoint {message.target} no longer exists; not delivered",
-                              attempts=message.attempts)
-            return
-        if not endpoint.active:
-            self._record_dead(message, f"webhook endpoint {message.target} was deactivated; not delivered "
-                                       "(re-activate it and requeue dead messages to send)",
-                              attempts=message.attempts)
+        refused = self.refuse(message)
+        if refused is not None:
+            self._record_dead(message, refused, attempts=message.attempts)
             return
         if message.attempts >= self.policy.max_attempts:
             # Only reachable through lease takeovers: earlier holders kept dying on this message.
             self._record_dead(message, f"gave up after {message.attempts} attempts: {message.last_error}",
                               attempts=message.attempts)
             return
-        blocked = self._guard.problem(endpoint.url) if self._guard is not None else None
-        if blocked is not None:
-            self._record_dead(message, f"not delivered: {blocked}", attempts=message.attempts)
+        try:
+            error = self.deliver(message)
+        except PermanentFailure as failure:
+            self._record_dead(message, failure.error[:ERROR_EXCERPT],
+                              attempts=message.attempts + (1 if failure.attempted else 0))
             return
-        outcome = self._post(message, endpoint)
-        if outcome.error is None:
+        if error is None:
             self._record_delivered(message)
             return
         attempts = message.attempts + 1
         if attempts >= self.policy.max_attempts:
-            self._record_dead(message, f"gave up after {attempts} attempts: {outcome.error}", attempts=attempts)
+            self._record_dead(message, f"gave up after {attempts} attempts: {error}", attempts=attempts)
         else:
-            self._record_retry(message, outcome.error, attempts=attempts)
-
-    def _post(self, message: ClaimedMessage, endpoint: WebhookEndpoint) -> _Outcome:
-        body = _encode(message.payload)
-        timestamp = int(self._clock.now().timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            "X-OrderHub-Event": message.topic,
-            "X-OrderHub-Delivery": message.message_id,
-            "X-OrderHub-Timestamp": str(timestamp),
-            "X-OrderHub-Signature": sign(endpoint.secret, timestamp, body),
-        }
-        try:
-            response = self._http.post(endpoint.url, content=body, headers=headers, timeout=self._timeout)
-        except Exception as exc:  # timeouts, refused connections, bad URLs: all retried alike
-            return _Outcome(f"{type(exc).__name__}: {exc}"[:ERROR_EXCERPT])
-        if response.is_success:
-            return _Outcome(None)
-        excerpt = " ".join(response.text[:ERROR_EXCERPT].split())
-        return _Outcome(f"HTTP {response.status_code}: {excerpt}" if excerpt else f"HTTP {response.status_code}")
+            self._record_retry(message, error, attempts=attempts)
 
     def _record_delivered(self, message: ClaimedMessage) -> None:
         kept = self._write(lambda repo: repo.mark_delivered(message, worker_id=self.worker_id,
                                                             now=self._clock.now()))
         self._count(message, DELIVERED, kept)
-        log.info("outbox_delivered", message_id=message.message_id, topic=message.topic,
+        log.info("outbox_delivered", message_id=message.message_id, kind=message.kind, topic=message.topic,
                  attempts=message.attempts + 1)
 
     def _record_retry(self, message: ClaimedMessage, error: str, *, attempts: int) -> None:
@@ -204,14 +202,14 @@ class OutboxRelay:
         kept = self._write(lambda repo: repo.mark_retry(message, worker_id=self.worker_id, attempts=attempts,
                                                         error=error, next_attempt_at=due))
         self._count(message, RETRY, kept)
-        log.warning("outbox_delivery_failed", message_id=message.message_id, topic=message.topic,
-                    attempts=attempts, retry_at=due.isoformat(), error=error)
+        log.warning("outbox_delivery_failed", message_id=message.message_id, kind=message.kind,
+                    topic=message.topic, attempts=attempts, retry_at=due.isoformat(), error=error)
 
     def _record_dead(self, message: ClaimedMessage, error: str, *, attempts: int) -> None:
         kept = self._write(lambda repo: repo.mark_dead(message, worker_id=self.worker_id, attempts=attempts,
                                                        error=error))
         self._count(message, DEAD, kept)
-        log.error("outbox_dead_lettered", message_id=message.message_id, topic=message.topic,
+        log.error("outbox_dead_lettered", message_id=message.message_id, kind=message.kind, topic=message.topic,
                   attempts=attempts, error=error)
 
     def _release(self, messages: tuple[ClaimedMessage, ...]) -> None:
@@ -230,6 +228,83 @@ class OutboxRelay:
         if not kept:
             log.warning("outbox_lease_lost", message_id=message.message_id, worker_id=self.worker_id,
                         result=result)
+
+
+def network_failure(exc: Exception) -> str:
+    """The retry error text for a call that got no answer (timeout, refused connection, bad URL)."""
+    return f"{type(exc).__name__}: {exc}"[:ERROR_EXCERPT]
+
+
+def http_failure(response: httpx.Response, detail: str | None = None) -> str:
+    """The error text for a non-2xx answer: status plus ``detail`` (default: the body's start),
+    whitespace collapsed and cut to ``ERROR_EXCERPT`` characters."""
+    text = response.text if detail is None else detail
+    excerpt = " ".join(text[:ERROR_EXCERPT].split())
+    return f"HTTP {response.status_code}: {excerpt}" if excerpt else f"HTTP {response.status_code}"
+
+
+class OutboxRelay(OutboxWorker):
+    """The worker that delivers ``webhook`` outbox rows; run by :class:`~orderhub.workers.runner.WorkerRunner`.
+
+    ``http_client`` is used as given (tests pass one; the caller closes it); without one the
+    relay makes its own and :meth:`close` closes it. Without a ``guard`` every registered URL
+    is called (tests of the relay mechanics).
+    """
+
+    kinds = (WEBHOOK,)
+
+    def __init__(self, engine: Engine, clock: Clock, metrics: Metrics, *, http_client: httpx.Client | None = None,
+                 worker_id: str | None = None, batch_size: int = 10, timeout: float = 10.0,
+                 policy: RetryPolicy | None = None, lease: timedelta | None = None,
+                 rand: Callable[[], float] | None = None, name: str = "outbox",
+                 guard: WebhookTargetGuard | None = None) -> None:
+        super().__init__(engine, clock, metrics, worker_id=worker_id, batch_size=batch_size, timeout=timeout,
+                         policy=policy, lease=lease, rand=rand, name=name)
+        self._owns_client = http_client is None
+        self._http = http_client or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
+        self._guard = guard
+
+    def refuse(self, message: ClaimedMessage) -> str | None:
+        """Dead-letters messages to deleted, deactivated or (per the guard) forbidden endpoints."""
+        endpoint = self._endpoint(message)
+        if endpoint is None:
+            return f"webhook endpoint {message.target} no longer exists; not delivered"
+        if not endpoint.active:
+            return (f"webhook endpoint {message.target} was deactivated; not delivered "
+                    "(re-activate it and requeue dead messages to send)")
+        blocked = self._guard.problem(endpoint.url) if self._guard is not None else None
+        return None if blocked is None else f"not delivered: {blocked}"
+
+    def deliver(self, message: ClaimedMessage) -> str | None:
+        """POST the signed payload to the endpoint; any non-2xx answer or network error is retried."""
+        endpoint = self._endpoint(message)
+        if endpoint is None:
+            # Deleted between the check in refuse() and now.
+            raise PermanentFailure(f"webhook endpoint {message.target} no longer exists; not delivered",
+                                   attempted=False)
+        body = _encode(message.payload)
+        timestamp = int(self._clock.now().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "X-OrderHub-Event": message.topic,
+            "X-OrderHub-Delivery": message.message_id,
+            "X-OrderHub-Timestamp": str(timestamp),
+            "X-OrderHub-Signature": sign(endpoint.secret, timestamp, body),
+        }
+        try:
+            response = self._http.post(endpoint.url, content=body, headers=headers, timeout=self._timeout)
+        except Exception as exc:  # timeouts, refused connections, bad URLs: all retried alike
+            return network_failure(exc)
+        return None if response.is_success else http_failure(response)
+
+    def close(self) -> None:
+        """Close the HTTP client if the relay created it."""
+        if self._owns_client:
+            self._http.close()
+
+    def _endpoint(self, message: ClaimedMessage) -> WebhookEndpoint | None:
+        with self._engine.connect() as conn:
+            return SqlOutboxRepository(conn).endpoint(message.tenant_id, message.target)
 
 
 def _encode(payload: dict[str, Any]) -> bytes:

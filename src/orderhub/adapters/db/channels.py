@@ -217,6 +217,12 @@ class SqlChannelStateRepository:
             tenant_id=tenant_id, id=alert_id, kind=kind, severity=severity, subject=subject, message=message,
             details=details, created_at=now))
 
+    def has_open_alert(self, tenant_id: str, subject: str, kind: str) -> bool:
+        """True when an unresolved alert of ``kind`` about ``subject`` exists (one is enough)."""
+        return self._conn.execute(select(alerts.c.id).where(
+            alerts.c.tenant_id == tenant_id, alerts.c.subject == subject, alerts.c.kind == kind,
+            alerts.c.resolved_at.is_(None)).limit(1)).first() is not None
+
     def resolve_alerts(self, tenant_id: str, subject: str, kind: str, now: datetime) -> None:
         """Mark the open alerts of ``kind`` about ``subject`` resolved."""
         self._conn.execute(update(alerts).where(

@@ -96,6 +96,7 @@ orders = Table(
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
     Index(None, "tenant_id", "created_at", "id"),
     Index(None, "tenant_id", "status", "created_at"),
+    Index(None, "status", "delivered_at"),               # completing delivered orders after the window
 )
 
 order_lines = Table(
@@ -416,5 +417,164 @@ channel_stock = Table(
     Column("sku", String(100), primary_key=True),
     Column("quantity", BigInteger, nullable=False),      # the last quantity sent to the channel
     Column("updated_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+
+# --------------------------------------------------------------------------- fulfillment
+carrier_accounts = Table(
+    "carrier_accounts", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("carrier", String(20), primary_key=True),     # sf, zto, usps… (adapters/carriers/codes)
+    Column("protocol", String(20), nullable=False),      # how OrderHub talks to it (adapters/carriers/registry)
+    Column("api_base_url", String(500), nullable=False),
+    Column("api_key", String(200), nullable=False),
+    Column("push_secret", String(200), nullable=False),  # verifies the carrier's tracking pushes
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+shipments = Table(
+    "shipments", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("id", String(40), primary_key=True),
+    Column("order_id", String(40), nullable=False),
+    Column("warehouse", String(40), nullable=False),     # warehouse code
+    Column("status", String(20), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("carrier", String(20)),
+    Column("service", String(40)),
+    Column("routing_rule", String(100)),                 # the carrier_routing rule that chose the carrier
+    Column("wave", String(60)),
+    Column("priority", Integer, nullable=False),
+    Column("waybill_no", String(60)),
+    Column("expected_weight_g", BigInteger, nullable=False),
+    Column("weight_g", BigInteger),
+    Column("weight_flagged", Boolean, nullable=False),
+    Column("milestone", String(24)),
+    Column("sub_status", String(40)),
+    Column("last_event_at", UTCDateTime()),
+    Column("last_progress_at", UTCDateTime(), nullable=False),
+    Column("stall_level", Integer, nullable=False),
+    Column("compensation_flag", Boolean, nullable=False),
+    Column("next_poll_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("handed_over_at", UTCDateTime()),
+    Column("delivered_at", UTCDateTime()),
+    Column("cancel_reason", Text),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    # A carrier's waybill number names one parcel: pushes (which carry no tenant) find it by this.
+    UniqueConstraint("carrier", "waybill_no"),
+    Index(None, "tenant_id", "order_id"),
+    Index(None, "status", "last_progress_at"),
+    Index(None, "next_poll_at"),
+)
+
+shipment_lines = Table(
+    "shipment_lines", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("shipment_id", String(40), primary_key=True),
+    Column("line_no", Integer, primary_key=True),
+    Column("sku", String(100), nullable=False),
+    Column("quantity", BigInteger, nullable=False),
+    Column("kind", String(10), nullable=False),          # goods | gift | promo
+    Column("barcode", String(100)),
+    Column("unit_weight_g", BigInteger, nullable=False),
+    Column("picked", BigInteger, nullable=False),
+    Column("verified", BigInteger, nullable=False),
+    CheckConstraint("picked >= 0 AND picked <= quantity", name="picked_within_quantity"),
+    CheckConstraint("verified >= 0 AND verified <= picked", name="verified_within_picked"),
+    ForeignKeyConstraint(["tenant_id", "shipment_id"], ["shipments.tenant_id", "shipments.id"]),
+)
+
+shipment_scans = Table(
+    "shipment_scans", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("scan_id", String(100), primary_key=True),    # the device's id: a resend is a duplicate
+    Column("shipment_id", String(40), nullable=False),
+    Column("step", String(10), nullable=False),
+    Column("operator", String(100), nullable=False),
+    Column("device_id", String(100)),
+    Column("barcode", String(100)),
+    Column("quantity", BigInteger, nullable=False),
+    Column("weight_g", BigInteger),
+    Column("flags", JSONType, nullable=False),
+    Column("result", JSONType, nullable=False),          # the answer given, repeated for a resend
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "tenant_id", "shipment_id"),
+)
+
+scan_rejections = Table(
+    "scan_rejections", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("scan_id", String(100)),
+    Column("shipment_id", String(40)),
+    Column("device_id", String(100)),
+    Column("operator", String(100)),
+    Column("status", String(12), nullable=False),        # rejected | conflict
+    Column("code", String(60), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("item", JSONType, nullable=False),            # the item as the device sent it: never lost
+    Column("received_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    Index(None, "tenant_id", "device_id", "received_at"),
+)
+
+tracking_events = Table(
+    "tracking_events", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("tenant_id", String(40), nullable=False),
+    Column("dedup_key", String(64), nullable=False),     # carrier|waybill|code|time: a repeated push is one row
+    Column("shipment_id", String(40), nullable=False),
+    Column("carrier", String(20), nullable=False),
+    Column("waybill_no", String(60), nullable=False),
+    Column("code", String(100), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("location", String(200)),
+    Column("occurred_at", UTCDateTime(), nullable=False),
+    Column("milestone", String(24)),                     # NULL: a code no table or override knows
+    Column("sub_status", String(40)),
+    Column("outcome", String(12), nullable=False),       # applied | stale | unchanged | ignored | unknown
+    Column("source", String(10), nullable=False),        # push | poll | replay
+    Column("raw", JSONType, nullable=False),
+    Column("received_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+    UniqueConstraint("tenant_id", "dedup_key"),
+    Index(None, "tenant_id", "shipment_id", "occurred_at"),
+    Index(None, "tenant_id", "outcome", "carrier"),
+)
+
+devices = Table(
+    "devices", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("device_id", String(100), primary_key=True),
+    Column("last_operator", String(100)),
+    Column("app_version", String(40)),
+    Column("last_heartbeat_at", UTCDateTime()),
+    Column("last_sync_at", UTCDateTime()),
+    Column("created_at", UTCDateTime(), nullable=False),
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+device_sightings = Table(
+    "device_sightings", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("operator", String(100), primary_key=True),
+    Column("device_id", String(100), primary_key=True),
+    Column("seen_at", UTCDateTime(), nullable=False),    # the latest time the operator used this device
+    ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
+)
+
+operator_locks = Table(
+    "operator_locks", metadata,
+    Column("tenant_id", String(40), primary_key=True),
+    Column("operator", String(100), primary_key=True),
+    Column("locked_at", UTCDateTime(), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("devices", JSONType, nullable=False),
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
 )

@@ -22,12 +22,15 @@ PROBLEM_JSON = "application/problem+json"
 STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (service.InvalidApiKey, 401),
     (service.PermissionDenied, 403),
+    (service.OperatorLocked, 403),
     (service.NotFound, 404),
     (service.Conflict, 409),
     (service.InvalidInput, 422),
     (domain.SignatureInvalid, 401),
     (domain.UnreadableMessage, 400),
     (domain.InvalidTransition, 409),
+    (domain.InvalidShipmentTransition, 409),
+    (domain.ShipmentClosed, 409),
     (domain.VersionMismatch, 409),
     (domain.EventKeyReused, 409),
     (domain.DomainError, 422),
@@ -76,6 +79,15 @@ def _status_for(exc: Exception) -> int:
     return 500
 
 
+def _domain_extra(exc: domain.DomainError) -> dict[str, Any]:
+    """What a domain error knows beyond its message (what a scan expected instead…)."""
+    if isinstance(exc, domain.ScanRejected):
+        return {"expected": exc.expected}
+    if isinstance(exc, domain.ShipmentClosed):
+        return {"shipment_status": exc.status}
+    return {}
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers on ``app``."""
 
@@ -102,7 +114,7 @@ def install(app: FastAPI) -> None:
         field = exc.field
         errors = [{"field": field, "message": exc.message, "type": exc.code}] if field else None
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        extra = exc.extra if isinstance(exc, service.ServiceError) else {}
+        extra = exc.extra if isinstance(exc, service.ServiceError) else _domain_extra(exc)
         return problem(status, exc.code, exc.message, request=request, errors=errors, headers=headers,
                        field=field, **extra)
 
