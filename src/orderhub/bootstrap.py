@@ -16,10 +16,11 @@ from orderhub.adapters.metrics import Metrics
 from orderhub.adapters.webhook_targets import WebhookTargetGuard
 from orderhub.config import Settings
 from orderhub.domain import commands
-from orderhub.domain.events import OrderCreated, OrderEventApplied, OrderEventIgnoredStale
+from orderhub.domain.events import Event, OrderCreated, OrderEventApplied, OrderEventIgnoredStale, RuleSetUpdated
 from orderhub.domain.time import Clock, SystemClock
 from orderhub.service_layer import inventory_check
-from orderhub.service_layer.handlers import channels, inventory, orders, outbox, rules, tenancy
+from orderhub.service_layer.fulfillment_rules import CARRIER_CODES, CodeBooks, RoutingRules
+from orderhub.service_layer.handlers import channels, fulfillment, inventory, orders, outbox, rules, tenancy, tracking
 from orderhub.service_layer.messagebus import MessageBus
 from orderhub.service_layer.queries import Queries
 from orderhub.service_layer.unit_of_work import UnitOfWorkFactory
@@ -38,6 +39,8 @@ class OrderHub:
     uow_factory: UnitOfWorkFactory
     webhook_guard: WebhookTargetGuard
     specs: SpecRegistry
+    code_books: CodeBooks
+    routing: RoutingRules
 
     def close(self) -> None:
         """Release database connections."""
@@ -65,6 +68,8 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
     queries = Queries(engine)
     metrics.watch_outbox(queries.outbox_counts)
     watch_inventory(metrics.registry, functools.partial(inventory_check.stock_figures, engine))
+    code_books = CodeBooks()
+    routing = RoutingRules()
     bus = MessageBus(
         uow_factory,
         command_handlers={
@@ -84,6 +89,18 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
             commands.CreateWarehouse: inventory.create_warehouse,
             commands.SetStock: inventory.set_stock,
             commands.AdjustStock: inventory.adjust_stock,
+            commands.AddCarrierAccount: fulfillment.add_carrier_account,
+            commands.PlanFulfilment: functools.partial(fulfillment.plan_fulfilment, routing=routing, skipped=set()),
+            commands.RecordWaybill: fulfillment.record_waybill,
+            commands.RecordScan: fulfillment.record_scan,
+            commands.SyncDevice: fulfillment.sync_device,
+            commands.DeviceHeartbeat: fulfillment.device_heartbeat,
+            commands.UnlockOperator: fulfillment.unlock_operator,
+            commands.CheckStalls: fulfillment.check_stalls,
+            commands.CompleteDelivered: fulfillment.complete_delivered,
+            commands.ReceiveTrackingEvents: functools.partial(tracking.receive_tracking_events, books=code_books,
+                                                              metrics=metrics),
+            commands.ReplayUnknownTracking: functools.partial(tracking.replay_unknown_tracking, books=code_books),
         },
         event_handlers={
             OrderCreated: [metrics.on_event],
@@ -91,5 +108,13 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
             OrderEventIgnoredStale: [metrics.on_event],
         },
     )
+
+    def replay_when_codes_change(event: Event) -> None:
+        # A new override may explain codes that arrived while unknown: apply those events now.
+        if isinstance(event, RuleSetUpdated) and event.kind == CARRIER_CODES:
+            bus.handle(commands.ReplayUnknownTracking(tenant_id=event.tenant_id))
+
+    bus.subscribe(RuleSetUpdated, replay_when_codes_change)
     return OrderHub(settings=settings, engine=engine, clock=clock, bus=bus, queries=queries,
-                    metrics=metrics, uow_factory=uow_factory, webhook_guard=webhook_guard, specs=specs)
+                    metrics=metrics, uow_factory=uow_factory, webhook_guard=webhook_guard, specs=specs,
+                    code_books=code_books, routing=routing)

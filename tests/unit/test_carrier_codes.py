@@ -1,6 +1,7 @@
 """Carrier code tables: every built-in carrier's raw codes normalize to the expected milestone
-and sub-status, unknown codes stay unknown, keywords rescue Chinese scan texts, overrides win,
-and a broken table file is refused naming the file and the code path."""
+and sub-status, unknown codes stay unknown, keywords rescue Chinese scan texts, and overrides
+(the ``carrier_codes`` rule set) win and are validated path by path. Table objects and files:
+test_carrier_code_files.py."""
 
 from __future__ import annotations
 
@@ -12,16 +13,13 @@ import pytest
 
 from orderhub.adapters.carriers.code_tables import (
     CARRIER_IDS,
-    InvalidCodeTable,
     code_book_with,
     default_carrier_codes,
     load_code_book,
-    load_table_file,
     validate_carrier_codes,
 )
-from orderhub.domain.errors import UnknownCarrier
 from orderhub.domain.rules import RuleInvalid
-from orderhub.domain.tracking.codes import CodeBook, CodeMapping, CodeTable, parse_overrides
+from orderhub.domain.tracking.codes import CodeBook, CodeMapping, parse_overrides
 from orderhub.domain.tracking.milestones import RETURNED, RETURNING, Milestone, milestone_of_sub_status
 
 M = Milestone

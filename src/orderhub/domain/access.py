@@ -28,14 +28,18 @@ class Permission(StrEnum):
     CHANNELS_OPERATE = "channels:operate"    # replay the inbox, resume a channel's breaker
     RULES_MANAGE = "rules:manage"            # change filter, routing and policy rule sets
     INVENTORY_MANAGE = "inventory:manage"    # add warehouses, set and adjust stock
+    WAREHOUSE_SCAN = "warehouse:scan"        # scan shipments, sync handhelds, send heartbeats
+    CARRIERS_MANAGE = "carriers:manage"      # connect carrier accounts
+    OPERATORS_MANAGE = "operators:manage"    # unlock warehouse accounts
 
 
 _READ = frozenset({Permission.ORDERS_READ, Permission.AUDIT_READ})
 
 GRANTS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.OPERATOR: _READ | {Permission.ORDERS_WRITE, Permission.CHANNELS_OPERATE, Permission.INVENTORY_MANAGE},
-    Role.WAREHOUSE: _READ | {Permission.INVENTORY_MANAGE},
+    Role.OPERATOR: _READ | {Permission.ORDERS_WRITE, Permission.CHANNELS_OPERATE, Permission.INVENTORY_MANAGE,
+                            Permission.WAREHOUSE_SCAN},
+    Role.WAREHOUSE: _READ | {Permission.INVENTORY_MANAGE, Permission.WAREHOUSE_SCAN},
     Role.FINANCE: _READ,
     Role.VIEWER: _READ,
 }

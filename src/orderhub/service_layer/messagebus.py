@@ -27,6 +27,11 @@ class MessageBus:
         self._command_handlers = dict(command_handlers)
         self._event_handlers = {k: list(v) for k, v in event_handlers.items()}
 
+    def subscribe(self, event_type: type[Event], handler: EventHandler) -> None:
+        """Add an in-process handler for committed events of ``event_type`` (wiring that needs
+        the bus itself, e.g. a handler that dispatches a follow-up command)."""
+        self._event_handlers.setdefault(event_type, []).append(handler)
+
     def handle(self, command: object) -> Any:
         """Run ``command``'s handler and return its result; errors propagate unchanged."""
         try:

@@ -248,18 +248,28 @@ def build_workers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> 
     ``http_client`` is shared by the outbound HTTP workers (tests inject one); by default
     each makes and owns its own.
     """
+    from orderhub.workers.fulfillment import (  # noqa: PLC0415 - carrier adapters and HTTP clients
+        CarrierWaybillRelay,
+        FulfilmentPlanner,
+        FulfilmentTimers,
+    )
     from orderhub.workers.inbox import InboxWorker  # noqa: PLC0415 - the inbox worker imports the whole gateway
     from orderhub.workers.reservations import ReservationExpiryWorker  # noqa: PLC0415 - same reason
+    from orderhub.workers.writeback import ChannelWriteBack  # noqa: PLC0415 - same reason
 
     return [InboxWorker(hub), ReservationExpiryWorker(hub),
-            OutboxRelay(hub.engine, hub.clock, hub.metrics, http_client=http_client, guard=hub.webhook_guard)]
+            OutboxRelay(hub.engine, hub.clock, hub.metrics, http_client=http_client, guard=hub.webhook_guard),
+            FulfilmentPlanner(hub), CarrierWaybillRelay(hub, http_client=http_client), FulfilmentTimers(hub),
+            ChannelWriteBack(hub.engine, hub.clock, hub.metrics, http_client=http_client)]
 
 
 def build_pollers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> list[Worker]:
     """The channel pollers (they wait on channels' rate limits, so they get their own loop)."""
+    from orderhub.workers.fulfillment import TrackingPoller  # noqa: PLC0415 - carrier HTTP clients
     from orderhub.workers.pollers import ChannelPoller  # noqa: PLC0415 - imports the HTTP poll client
 
-    return [ChannelPoller(hub.engine, hub.clock, hub.bus, hub.specs, http_client=http_client)]
+    return [ChannelPoller(hub.engine, hub.clock, hub.bus, hub.specs, http_client=http_client),
+            TrackingPoller(hub, http_client=http_client)]
 
 
 def build_runner(hub: OrderHub, *, http_client: httpx.Client | None = None, poll_interval: float = 0.5,

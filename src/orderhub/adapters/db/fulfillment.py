@@ -127,6 +127,10 @@ class SqlShipmentRepository:
         self._loaded_lines: dict[tuple[str, str], dict[int, tuple[int, int]]] = {}
 
     # ------------------------------------------------------------------ reads
+    def load_rows(self, rows: Sequence[Any]) -> list[Shipment]:
+        """Shipments (with their lines) for rows of the shipments table."""
+        return self._load(rows)
+
     def _load(self, rows: Sequence[Any]) -> list[Shipment]:
         if not rows:
             return []

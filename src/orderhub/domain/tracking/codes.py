@@ -131,7 +131,8 @@ class CodeBook:
 
     ``overrides`` maps carrier → raw code → mapping (a parsed ``carrier_codes`` rule set) and
     wins over the table; codes in it are matched the way the carrier's table matches them.
-    An override for a carrier with no table raises :class:`UnknownCarrier`.
+    An override for a carrier with no table raises :class:`UnknownCarrier`; a table filed
+    under another carrier's id raises :class:`RuleInvalid`.
     """
 
     __slots__ = ("_override_index", "_overrides", "_tables")

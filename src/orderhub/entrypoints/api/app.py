@@ -14,6 +14,7 @@ from orderhub.entrypoints.api import errors
 from orderhub.entrypoints.api.middleware import TraceAndMeasure
 from orderhub.entrypoints.api.routes import (
     channels,
+    fulfillment,
     health,
     inventory,
     orders,
@@ -42,7 +43,10 @@ def create_app(hub: OrderHub) -> FastAPI:
     app.include_router(channels.router)
     app.include_router(rules.router)
     app.include_router(inventory.router)
+    # Before the channel webhooks: /webhooks/{channel}/{shop} would otherwise take /webhooks/carriers/….
+    app.include_router(fulfillment.carrier_push_router)
     app.include_router(webhooks.router)
+    app.include_router(fulfillment.router)
     app.include_router(create_dashboard(hub))
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.include_router(health.router)

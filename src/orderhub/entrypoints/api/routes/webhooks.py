@@ -22,7 +22,7 @@ router = APIRouter(prefix="/webhooks", tags=["channel webhooks"])
 MAX_BODY = 1024 * 1024  # 1 MiB: no channel sends orders anywhere near this
 
 
-async def _read_limited(request: Request) -> bytes | None:
+async def read_limited(request: Request) -> bytes | None:
     """The body, or None as soon as it passes MAX_BODY (without reading the rest into memory)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
@@ -42,7 +42,7 @@ async def _read_limited(request: Request) -> bytes | None:
                         404: {"description": "unknown channel or shop"}, 413: {"description": "body over 1 MiB"}})
 async def receive(channel: str, shop_code: str, request: Request) -> Any:
     """Store a channel push in the inbox: 202 ``accepted`` or ``duplicate`` (with the message id)."""
-    body = await _read_limited(request)
+    body = await read_limited(request)
     if body is None:
         return problem(413, "payload_too_large", f"the body is larger than {MAX_BODY} bytes; channel pushes carry "
                        "one order, send bigger batches with `orderhub import`", request=request)
