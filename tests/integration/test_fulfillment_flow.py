@@ -117,18 +117,18 @@ def test_paid_order_to_completed(hub: OrderHub, api: TestClient, carrier: FakeCa
     assert version < answer["shipment"]["version"]
     assert _ok(api.get(f"/api/v1/orders/{order['id']}"))["status"] == "shipped"
 
-    t0 = START
-    out_of_order = [
-        {"waybill_no": waybill, "code": "44", "description": "派送中", "occurred_at": (t0 + timedelta(hours=20)).isoformat()},
-        {"waybill_no": waybill, "code": "50", "description": "已揽收", "occurred_at": (t0 + timedelta(hours=1)).isoformat()},
-    ]
+    def ev(code: str, text: str, hours: int) -> dict[str, Any]:
+        return {"waybill_no": waybill, "code": code, "description": text,
+                "occurred_at": (START + timedelta(hours=hours)).isoformat()}
+
+    out_of_order = [ev("44", "派送中", 20), ev("50", "已揽收", 1)]
     clock.advance(hours=21)
     result = _ok(_push(api, "sf", out_of_order))
     assert result["counts"].get("applied") == 2
-    late = [{"waybill_no": waybill, "code": "30", "description": "分拣", "occurred_at": (t0 + timedelta(hours=5)).isoformat()}]
+    late = [ev("30", "分拣", 5)]
     assert _ok(_push(api, "sf", late))["counts"] == {"stale": 1}
     assert _ok(_push(api, "sf", late))["counts"] == {"duplicate": 1}
-    delivered = [{"waybill_no": waybill, "code": "80", "description": "已签收", "occurred_at": (t0 + timedelta(hours=21)).isoformat()}]
+    delivered = [ev("80", "已签收", 21)]
     assert _ok(_push(api, "sf", delivered))["counts"] == {"applied": 1}
     assert _ok(api.get(f"/api/v1/orders/{order['id']}"))["status"] == "delivered"
 

@@ -419,3 +419,16 @@ def test_the_rule_set_validator_refuses_a_bad_body() -> None:
         validate_carrier_codes({"overrides": {"usps": {"DELIVERED": {"milestone": "arrived"}}}})
     assert caught.value.field == "overrides.usps.DELIVERED.milestone"
     assert "delivered" in caught.value.message
+
+
+def test_every_simulated_journey_speaks_its_carriers_table() -> None:
+    """The simulated carrier (demo, e2e) only sends codes the built-in tables know."""
+    from orderhub.simulation.fake_carrier import JOURNEYS  # noqa: PLC0415 - simulation, only here
+
+    book = load_code_book()
+    unknown = [(carrier, code) for carrier, journey in JOURNEYS.items() for code, text in journey
+               if book.normalize(carrier, code, text) is None]
+    assert unknown == []
+    for carrier, journey in JOURNEYS.items():
+        last = book.normalize(carrier, journey[-1][0], journey[-1][1])
+        assert last is not None and last.milestone.value == "delivered", carrier

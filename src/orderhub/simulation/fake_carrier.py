@@ -76,8 +76,9 @@ JOURNEYS: dict[str, list[tuple[str, str]]] = {
               ("SENT", "快件派送中"), ("SIGNED", "快件已签收")],
     "jdl": [("100", "您的订单已下单"), ("420", "快递小哥已揽收"), ("430", "您的快件正在运输途中"),
             ("440", "您的快件正在派送中"), ("510", "您的快件已签收")],
-    "ems": [("收寄", "已收寄"), ("离开处理中心", "离开处理中心，发往目的地"), ("到达处理中心", "到达处理中心"),
-            ("投递", "正在投递"), ("妥投", "已妥投")],
+    # EMS as the aggregator state codes its code table uses (codes/ems.yaml).
+    "ems": [("1", "已收寄"), ("206", "离开处理中心，发往目的地"), ("204", "到达处理中心"),
+            ("202", "正在投递"), ("301", "已妥投")],
     "cainiao": [("ACCEPT", "包裹已揽收"), ("DEPARTURE", "包裹已发出"), ("ARRIVAL", "包裹已到达"),
                 ("SENT_SCAN", "包裹正在派送"), ("SIGN", "包裹已签收")],
     "usps": [("MA", "Shipping Label Created, USPS Awaiting Item"), ("03", "USPS picked up item"),

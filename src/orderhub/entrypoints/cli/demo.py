@@ -31,6 +31,7 @@ from orderhub.adapters.channels.mapping import SpecRegistry
 from orderhub.bootstrap import bootstrap
 from orderhub.config import Settings
 from orderhub.domain import commands
+from orderhub.entrypoints.cli.demo_fulfillment import run_fulfillment
 from orderhub.entrypoints.cli.server import RunningServer
 from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.simulation.channel_traffic import (
@@ -276,6 +277,8 @@ def run_demo(console: Console, *, orders: int, host: str | None, port: int | Non
             plan = plan_traffic(orders, seed=SEED, now=now, channels=list(shops) or list(CHANNELS))
             pushed = push_traffic(client, plan.messages, shops, hub.specs, out)
             summary = summarize(client, shops)
+            out.print("[bold]fulfillment[/]: warehouse, carriers, five paid orders → shipments, scans, tracking…")
+            shipping = run_fulfillment(client, server.url)
         figures = {
             "orders": summary["orders"],
             # Every audited event the demo caused besides creating orders and ignored-stale ones:
@@ -285,7 +288,7 @@ def run_demo(console: Console, *, orders: int, host: str | None, port: int | Non
             "messages": pushed.sent, "duplicates": pushed.duplicates,
             "sent_by_kind": dict(sorted(pushed.by_kind.items())),
             "held": summary["held"], "dead_lettered": summary["dead_lettered"], "drained": pushed.drained,
-            "channels": summary["channels"],
+            "channels": summary["channels"], "fulfillment": shipping,
         }
         if as_json:
             sys.stdout.write(json.dumps({"url": server.url, "tenant": issued.tenant, "api_key": issued.api_key,
@@ -315,7 +318,8 @@ def _print_summary(console: Console, url: str, dialect: str, home: Path, issued:
         f"{figures['stale']} late versions ignored-stale\n"
         f"duplicates answered : {figures['duplicates']} (channel retries, {pushed.by_kind[DUPLICATE]} sent)\n"
         f"dead-lettered       : {dead}\n"
-        f"held by filters     : {held}{drained}\n\n"
+        f"held by filters     : {held}{drained}\n"
+        f"fulfillment         : {_shipping_line(figures['fulfillment'])}\n\n"
         f"dashboard : {url}/ui/\n"
         f"channels  : {url}/ui/channels\n"
         f"API docs  : {url}/docs\n"
@@ -325,4 +329,14 @@ def _print_summary(console: Console, url: str, dialect: str, home: Path, issued:
         f"  {_command()} channels health\n"
         f"  curl -H 'Authorization: Bearer {issued.api_key}' '{url}/api/v1/orders?channel=taobao'\n"
         f"  curl -H 'Authorization: Bearer {issued.api_key}' {url}/api/v1/orders/{sample}/timeline\n"
+        f"  curl -H 'Authorization: Bearer {issued.api_key}' "
+        f"{url}/api/v1/shipments/{figures['fulfillment']['sample_shipment']}\n"
+        f"  {_command()} shipments list\n"
         f"  {_command()} audit verify\n\nCtrl-C to stop.", title="ready"))
+
+
+def _shipping_line(f: dict[str, Any]) -> str:
+    statuses = ", ".join(f"{k} {v}" for k, v in sorted(f["shipment_statuses"].items()))
+    carriers = ", ".join(f"{k} {v}" for k, v in sorted(f["carriers"].items()))
+    unknown = ", ".join(f"{u['carrier']} {u['code']}" for u in f["unknown_codes"]) or "none"
+    return f"{f['shipments']} shipments ({carriers}): {statuses}; unknown carrier codes alerted: {unknown}"
