@@ -142,8 +142,9 @@ def scan_steps(api: TestClient, shipment_id: str, steps: Sequence[tuple[str, str
                *, prefix: str = "s", **extra: Any) -> dict[str, Any]:
     """Apply ``steps`` (default: all of them, up to handover); the last answer."""
     answer: dict[str, Any] = {}
-    for n, (step, barcode, quantity, weight) in enumerate(steps):
-        answer = ok(scan(api, shipment_id, f"{prefix}-{shipment_id}-{n}", step, barcode, quantity, weight, **extra))
+    for step, barcode, quantity, weight in steps:
+        scan_id = f"{prefix}-{shipment_id}-{step}-{barcode or ''}"
+        answer = ok(scan(api, shipment_id, scan_id, step, barcode, quantity, weight, **extra))
         assert answer["status"] == "applied", answer
     return answer
 

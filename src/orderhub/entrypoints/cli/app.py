@@ -25,6 +25,13 @@ from orderhub.entrypoints.cli.context import (
     print_json,
     resolve_tenant,
 )
+from orderhub.entrypoints.cli.fulfillment import (
+    carriers_app,
+    devices_app,
+    operators_app,
+    shipments_app,
+    tracking_app,
+)
 from orderhub.entrypoints.cli.inventory import inventory_app, warehouses_app
 from orderhub.entrypoints.cli.inventory_check import inventory_check
 from orderhub.entrypoints.cli.polling import shops_backfill, shops_poll
@@ -51,6 +58,11 @@ app.add_typer(inbox_app, name="inbox")
 app.add_typer(warehouses_app, name="warehouses")
 app.add_typer(inventory_app, name="inventory")
 inventory_app.command("check")(inventory_check)
+app.add_typer(carriers_app, name="carriers")
+app.add_typer(shipments_app, name="shipments")
+app.add_typer(devices_app, name="devices")
+app.add_typer(operators_app, name="operators")
+app.add_typer(tracking_app, name="tracking")
 app.command("import")(import_file)
 
 def _show_key(issued: IssuedKey, as_json: bool, *, heading: str) -> None:
