@@ -30,6 +30,7 @@ bench: $(STAMP)  ## print throughput figures (SQLite and PostgreSQL)
 	$(BIN)/python benchmarks/bench_orders.py
 	$(BIN)/python benchmarks/bench_ingest.py
 	$(BIN)/python benchmarks/bench_reserve.py
+	$(BIN)/python benchmarks/bench_tracking.py
 
 clean:
 	rm -rf $(VENV) .orderhub .pytest_cache .mypy_cache .ruff_cache

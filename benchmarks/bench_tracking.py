@@ -56,6 +56,7 @@ from bench_orders import (
     pg_database,
 )
 from rich.table import Table
+from sqlalchemy import create_engine
 
 from orderhub.adapters.carriers.base import CarrierEvent
 from orderhub.adapters.carriers.push import ORDERHUB_SIGNATURE_HEADER, orderhub_push_body, sign_orderhub_push
@@ -199,6 +200,7 @@ def service_process(env: dict[str, str], warm: list[Push], pushes: list[Push], t
     os.environ.update(env)
     hub = bootstrap(Settings.from_env())
     send_all(hub, warm, tenant_id)
+    analyze(hub)  # statistics with tracking events in the table, as autovacuum keeps them
     barrier.wait()
     profiler = cProfile.Profile() if profile else None
     if profiler is not None:
@@ -227,9 +229,15 @@ def http_client(url: str, bodies: list[tuple[str, bytes]], barrier: threading.Ba
         headers = {"Content-Type": "application/json",
                    ORDERHUB_SIGNATURE_HEADER: sign_orderhub_push(PUSH_SECRET, body)}
         t0 = time.perf_counter()
-        conn.request("POST", f"/webhooks/carriers/{carrier}", body=body, headers=headers)
-        reply = conn.getresponse()
-        data = reply.read()
+        try:
+            conn.request("POST", f"/webhooks/carriers/{carrier}", body=body, headers=headers)
+            reply = conn.getresponse()
+            data = reply.read()
+        except (http.client.HTTPException, OSError) as exc:  # counted, and a new connection for the rest
+            counts[f"push failed ({exc.__class__.__name__})"] += 1
+            conn.close()
+            conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port or 80, timeout=60)
+            continue
         latencies.append(time.perf_counter() - t0)
         if reply.status != 200:
             counts[f"HTTP {reply.status}"] += 1
@@ -265,7 +273,10 @@ def http_figure(engine_name: str, env: dict[str, str], warm: list[Push], pushes:
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "orderhub.entrypoints.api.asgi:create",
            "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
-    server = subprocess.Popen(cmd, env=os.environ | env)
+    log = Path(env["ORDERHUB_HOME"]) / "bench-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("wb") as out:  # the server's own log (tracebacks of failed pushes) stays out of the table
+        server = subprocess.Popen(cmd, env=os.environ | env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -279,10 +290,20 @@ def http_figure(engine_name: str, env: dict[str, str], warm: list[Push], pushes:
                 raise RuntimeError("the benchmark server did not start")
             time.sleep(0.1)
         http_send(url, warm, clients)
+        db = create_engine(env["ORDERHUB_DATABASE_URL"])
+        with db.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+            conn.commit()
+        db.dispose()
         outcome = http_send(url, pushes, clients)
     finally:
         server.terminate()
         server.wait(timeout=30)
+    failed = [line for line in log.read_text(errors="replace").splitlines() if line.strip().startswith(
+        ("psycopg.errors.", "sqlite3.", "sqlalchemy.exc."))]
+    if failed:
+        console.print(f"[red]{engine_name} HTTP: the server failed {len(failed)} push(es); first: {failed[0][:300]} "
+                      f"(full log: {log}, kept only while the run lasts)[/]")
     callers = f"{clients} client{'s' if clients > 1 else ''}, 1 server proc"
     return Figure(engine_name, "HTTP", "signed push → normalize + apply", callers, 1, events_in(pushes),
                   outcome.seconds, outcome.latencies), outcome
@@ -325,7 +346,8 @@ def bench_engine(engine_name: str, url: str, home: Path, args: argparse.Namespac
     outcome, report = outs[0]
     if report:
         reports.append(f"{engine_name}, 1 process:\n{report}")
-    rows.append(Row(Figure(engine_name, "service", "push → normalize + apply", "1 process", 1, events_in(timed),
+    callers = "1 process (cProfile on)" if args.profile else "1 process"
+    rows.append(Row(Figure(engine_name, "service", "push → normalize + apply", callers, 1, events_in(timed),
                            outcome.seconds, outcome.latencies), len(timed), outcome.counts))
     if args.processes > 1:
         jobs = [(env, *sets[f"mp{i}"], actors[1 + i].tenant_id, False) for i in range(args.processes)]

@@ -40,14 +40,14 @@ STEPS: list[tuple[str, str | None, int, int | None]] = [
     ("handover", None, 1, None)]
 
 
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
-    """The JSON body of ``response``, asserting its status."""
+def ok(response: Any, status: int = 200) -> dict[str, Any]:
+    """The JSON body of ``response`` (a TestClient response), asserting its status."""
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+def problem(response: Any, status: int, code: str) -> dict[str, Any]:
     """The problem+json body of ``response``, asserting its status and ``code``."""
     assert response.status_code == status, response.text
     body: dict[str, Any] = response.json()
@@ -132,7 +132,7 @@ def scan_body(scan_id: str, step: str, barcode: str | None = None, quantity: int
 
 
 def scan(api: TestClient, shipment_id: str, scan_id: str, step: str, barcode: str | None = None, quantity: int = 1,
-         weight_g: int | None = None, **extra: Any) -> httpx.Response:
+         weight_g: int | None = None, **extra: Any) -> Any:
     """``POST /api/v1/shipments/{id}/scans``."""
     return api.post(f"/api/v1/shipments/{shipment_id}/scans",
                     json=scan_body(scan_id, step, barcode, quantity, weight_g, **extra))
@@ -189,7 +189,7 @@ def carrier_event(waybill_no: str, code: str, at: datetime, description: str = "
 
 
 def push(api: TestClient, carrier_id: str, events: list[dict[str, Any]], *,
-         secret: str = PUSH_SECRET) -> httpx.Response:
+         secret: str = PUSH_SECRET) -> Any:
     """A signed OrderHub-format push to ``/webhooks/carriers/{carrier_id}`` (no API key needed)."""
     body = json.dumps({"carrier": carrier_id, "events": events}).encode()
     return api.post(f"/webhooks/carriers/{carrier_id}", content=body,

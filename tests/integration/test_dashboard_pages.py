@@ -342,6 +342,10 @@ class CannedChannelViews:
         self.list_orders = self._real.list_orders
         self.get_order = self._real.get_order
         self.timeline = self._real.timeline
+        self.order_shipments = self._real.order_shipments
+        self.shipment = self._real.shipment
+        self.alerts = self._real.alerts
+        self.devices = self._real.devices
         self._messages = messages
         self._bodies = bodies
         self._health = health

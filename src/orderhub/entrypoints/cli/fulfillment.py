@@ -245,9 +245,12 @@ def devices_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(data)
         return
-    console.print(_table("Devices", ("device", "last operator", "app", "last heartbeat", "last sync", "refused"),
-                         [(d["device_id"], d["last_operator"], d["app_version"], d["last_heartbeat_at"],
-                           d["last_sync_at"], d["refused_items"]) for d in data["items"]], right=("refused",)))
+    if data["items"]:
+        console.print(_table("Devices", ("device", "last operator", "app", "last heartbeat", "last sync", "refused"),
+                             [(d["device_id"], d["last_operator"], d["app_version"], d["last_heartbeat_at"],
+                               d["last_sync_at"], d["refused_items"]) for d in data["items"]], right=("refused",)))
+    else:
+        console.print("no device has reported yet")
     locked = data["locked_operators"]
     if locked:
         console.print(_table("Locked operators", ("operator", "locked", "devices", "reason"),

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -117,7 +118,30 @@ def status_label(status: str | None) -> str:
 
 _STATUS_ZH = {"pending_payment": "待付款", "paid": "已付款", "on_hold": "挂起", "ready_to_ship": "待发货",
               "partially_shipped": "部分发货", "shipped": "已发货", "delivered": "已签收", "completed": "已完成",
-              "cancelled": "已取消"}
+              "cancelled": "已取消",
+              # Shipment statuses (the ones orders don't share).
+              "created": "已创建", "waybill_issued": "已出单", "picking": "拣货中", "picked": "已拣货",
+              "packed": "已打包", "handed_over": "已交接", "in_transit": "运输中", "out_for_delivery": "派送中",
+              "exception": "异常", "returning": "退回中", "returned": "已退回"}
+
+
+def stall_label(level: int | None) -> str:
+    """A shipment's stall level: 0 is not stalled; 1 buyer notified, 2 customer-service task,
+    3 compensation flag (DESIGN.md §6)."""
+    if not level:
+        return "—"
+    return {1: "1 · buyer notified", 2: "2 · service task", 3: "3 · compensation"}.get(level, str(level))
+
+
+def subject_link(subject: str | None) -> str | None:
+    """The dashboard page an alert's subject names (``shipment:shp_…`` → the shipment,
+    ``operator:wang`` → the devices page), or None when it has none."""
+    kind, _, rest = (subject or "").partition(":")
+    if kind == "shipment" and rest:
+        return "/ui/shipments/" + quote(rest, safe="")
+    if kind == "operator" and rest:
+        return "/ui/devices"
+    return None
 
 
 def build_environment() -> Environment:
@@ -127,7 +151,8 @@ def build_environment() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters.update({"money": format_money, "when": format_time, "iso": iso_time, "percent": format_percent,
                         "pretty_json": pretty_json, "pretty_body": pretty_body, "safe_headers": safe_headers,
-                        "status_label": status_label})
+                        "status_label": status_label, "stall_label": stall_label,
+                        "subject_link": subject_link})
     return env
 
 

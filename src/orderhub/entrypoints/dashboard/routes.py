@@ -1,5 +1,6 @@
-"""The dashboard's pages: the order list, one order (lines, timeline, raw channel payloads)
-and channel health. Thin like every entrypoint: read the query side, render a template."""
+"""The dashboard's pages: the order list, one order (lines, shipments, timeline, raw channel
+payloads), one shipment (lines, scans, carrier events), open alerts, warehouse devices and
+channel health. Thin like every entrypoint: read the query side, render a template."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from orderhub.entrypoints.dashboard.auth import (
     set_key_cookie,
 )
 from orderhub.entrypoints.dashboard.render import Renderer
-from orderhub.service_layer.errors import InvalidInput, OrderNotFound
+from orderhub.service_layer.errors import InvalidInput, OrderNotFound, ShipmentNotFound
 from orderhub.service_layer.queries import MAX_PAGE, OrderFilter
 
 PAGE_SIZE = 50
@@ -35,6 +36,7 @@ PAGE_SIZE = 50
 # the same order must not turn its page into megabytes of payloads.
 MAX_MESSAGES_SHOWN = 50
 MAX_FILTER_LENGTH = 200
+MAX_ALERTS_SHOWN = 200
 
 
 class DashboardQueries(Protocol):
@@ -61,6 +63,19 @@ class DashboardQueries(Protocol):
 
     def channel_health(self, tenant_id: str) -> dict[str, Any]:
         """Per-channel counts, failure rates, failing fields and breaker state."""
+
+    def order_shipments(self, tenant_id: str, order_id: str) -> list[dict[str, Any]]:
+        """The order's shipments, oldest first."""
+
+    def shipment(self, tenant_id: str, shipment_id: str) -> dict[str, Any]:
+        """One shipment with lines, scans, refused scans and carrier events; ShipmentNotFound
+        for unknown ids and other tenants' shipments."""
+
+    def alerts(self, tenant_id: str, *, open_only: bool = True, limit: int = 100) -> list[dict[str, Any]]:
+        """The tenant's alerts, newest first."""
+
+    def devices(self, tenant_id: str) -> dict[str, Any]:
+        """Devices (last heartbeat and sync, refused items), locked operators, sightings."""
 
 
 class BadFilter(Exception):
@@ -111,6 +126,9 @@ def build_router(queries: DashboardQueries) -> APIRouter:
     router.add_api_route("/logout", pages.logout, methods=["POST"])
     router.add_api_route("/", pages.orders_list, methods=["GET"])
     router.add_api_route("/orders/{order_id}", pages.order_page, methods=["GET"])
+    router.add_api_route("/shipments/{shipment_id}", pages.shipment_page, methods=["GET"])
+    router.add_api_route("/alerts", pages.alerts_page, methods=["GET"])
+    router.add_api_route("/devices", pages.devices_page, methods=["GET"])
     router.add_api_route("/channels", pages.channels_page, methods=["GET"])
     return router
 
@@ -216,14 +234,47 @@ class _Pages:
             timeline = self._queries.timeline(viewer.tenant_id, order_id)
         except OrderNotFound:
             return self._not_found(request, viewer, f"Order {order_id}")
+        shipments = self._queries.order_shipments(viewer.tenant_id, order_id)
         summaries = self._queries.order_messages(viewer.tenant_id, order_id)
         messages = []
         for summary in summaries[:MAX_MESSAGES_SHOWN]:
             full = self._queries.inbox_message(viewer.tenant_id, str(summary["id"]))
             messages.append({**summary, **(full or {}), "found": full is not None})
         return self._page(request, "order.html", viewer, title=f"Order {order['external_id']}", order=order,
-                          timeline=timeline, messages=messages,
+                          timeline=timeline, messages=messages, shipments=shipments,
                           more_messages=max(0, len(summaries) - MAX_MESSAGES_SHOWN))
+
+    def shipment_page(self, request: Request, shipment_id: str) -> Response:
+        """One shipment: routing, waybill, lines with pick/verify progress, scans (and refused
+        ones), carrier events with what each did, and the next warehouse step."""
+        viewer = self._viewer(request)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        if not _plausible_id(shipment_id):
+            return self._not_found(request, viewer, "That shipment")
+        try:
+            shipment = self._queries.shipment(viewer.tenant_id, shipment_id)
+        except ShipmentNotFound:
+            return self._not_found(request, viewer, f"Shipment {shipment_id}")
+        title = f"Shipment {shipment['waybill_no'] or shipment['id']}"
+        return self._page(request, "shipment.html", viewer, title=title, shipment=shipment)
+
+    def alerts_page(self, request: Request) -> Response:
+        """Open alerts, newest first: stalled parcels, weights, locked operators, unknown codes…"""
+        viewer = self._viewer(request)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        alerts = self._queries.alerts(viewer.tenant_id, open_only=True, limit=MAX_ALERTS_SHOWN)
+        return self._page(request, "alerts.html", viewer, title="Alerts", alerts=alerts,
+                          limit=MAX_ALERTS_SHOWN)
+
+    def devices_page(self, request: Request) -> Response:
+        """Warehouse handhelds (last heartbeat and sync) and locked operator accounts."""
+        viewer = self._viewer(request)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        return self._page(request, "devices.html", viewer, title="Devices",
+                          devices=self._queries.devices(viewer.tenant_id))
 
     def channels_page(self, request: Request) -> Response:
         """Per-channel counts, failure rate against the threshold, failing fields, breaker."""

@@ -63,6 +63,9 @@ IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,99}")
 MAX_BATCH = 500
 STALL_KINDS = {1: "shipment_stalled_buyer_notice", 2: "shipment_stalled_cs_task", 3: "shipment_stalled_compensation"}
 STALL_SEVERITY = {1: "info", 2: "warning", 3: "critical"}
+# Marks, in the planner's ``skipped`` set, a tenant whose orders were skipped because its
+# policy said ``auto_fulfil: false``: (AUTO_FULFIL_OFF, tenant_id). Never a tenant id.
+AUTO_FULFIL_OFF = "*auto_fulfil_off*"
 
 
 def _ident(value: object, field: str) -> str:
@@ -114,6 +117,10 @@ def plan_fulfilment(cmd: PlanFulfilment, uow: SqlAlchemyUnitOfWork, *, routing: 
     Orders that can't be planned now (nothing reserved, fulfilment off) are remembered in
     ``skipped`` by this process so they don't crowd out the others on every pass."""
     with uow:
+        # Tenants skipped for auto_fulfil: false that turned it back on get their orders retried.
+        for marker, tenant_id in [k for k in skipped if k[0] == AUTO_FULFIL_OFF]:
+            if load_fulfillment_policy(uow, tenant_id).auto_fulfil:
+                skipped.difference_update({k for k in skipped if k[0] == tenant_id or k == (marker, tenant_id)})
         candidates = uow.shipments.paid_without_shipments(limit=cmd.limit, exclude=skipped)
     planned = 0
     for tenant_id, order_id in candidates:
@@ -123,6 +130,8 @@ def plan_fulfilment(cmd: PlanFulfilment, uow: SqlAlchemyUnitOfWork, *, routing: 
                 order = uow.orders.get(tenant_id, order_id)
                 if order is None or not policy.auto_fulfil:
                     skipped.add((tenant_id, order_id))
+                    if order is not None:
+                        skipped.add((AUTO_FULFIL_OFF, tenant_id))
                     continue
                 loaded = order.version
                 now = uow.clock.now()
@@ -397,8 +406,8 @@ def _sync_item(uow: SqlAlchemyUnitOfWork, index: int, raw: Mapping[str, Any], *,
         shipment_id, seen_version, scan_input = _parse_item(raw)
         scan = _scan_of(scan_input, device_id, now)
     except InvalidInput as exc:
-        return refuse(SyncItemStatus.REJECTED, exc.code, f"items[{index}].{exc.field}: {exc.message}"
-                      if exc.field else f"items[{index}]: {exc.message}", field=f"items[{index}].{exc.field}")
+        where = f"items[{index}].{exc.field}" if exc.field else f"items[{index}]"
+        return refuse(SyncItemStatus.REJECTED, exc.code, f"{where}: {exc.message}", field=where)
     previous = uow.shipments.scan_answer(tenant_id, scan.scan_id)
     if previous is not None:
         return {**base, **previous, "status": SyncItemStatus.DUPLICATE.value, "index": index}
