@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, exists, func, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from orderhub.adapters.db.engine import insert_unless_duplicate
 from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
@@ -35,6 +36,9 @@ from orderhub.domain.fulfillment.scanning import ShipmentLine
 from orderhub.domain.fulfillment.shipment import Shipment
 from orderhub.domain.fulfillment.states import LineKind, ShipmentStatus
 from orderhub.domain.tracking.milestones import Milestone
+
+# PostgreSQL's deadlock and serialization failures: the transaction lost a race, retrying wins.
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 # Shipments that a carrier still moves: stall checks and tracking polls look at these.
 MOVING = (ShipmentStatus.HANDED_OVER, ShipmentStatus.IN_TRANSIT, ShipmentStatus.OUT_FOR_DELIVERY,
@@ -281,7 +285,13 @@ class SqlShipmentRepository:
             row = {f"v_{name}": value for name, value in _columns(shipment).items()}
             row.update(k_tenant=shipment.tenant_id, k_id=shipment.id, k_version=loaded)
             params.append(row)
-        result = self._conn.execute(statement.execution_options(preserve_rowcount=True), params)
+        try:
+            result = self._conn.execute(statement.execution_options(preserve_rowcount=True), params)
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES:
+                raise StaleVersionError("a concurrent change to the same shipments won; try again",
+                                        entity="shipment", key=items[0][0].id) from exc
+            raise
         if result.rowcount not in (-1, len(items)):
             raise StaleVersionError("a shipment changed while tracking was applied; try again",
                                     entity="shipment", key=items[0][0].id)
@@ -320,22 +330,15 @@ class SqlShipmentRepository:
 
     # ------------------------------------------------------------------ tracking events
     def add_tracking_events(self, rows: Sequence[TrackingEventRow]) -> set[str]:
-        """Insert carrier events, skipping ones already stored; returns the dedup keys inserted."""
+        """Insert carrier events; ones already stored (the caller checked with
+        :meth:`known_dedup_keys`, a concurrent push may have added them since) are skipped by
+        the UNIQUE key. Returns the dedup keys sent."""
         if not rows:
             return set()
-        c = tracking_events.c
-        keys_by_tenant: dict[str, list[str]] = {}
-        for r in rows:
-            keys_by_tenant.setdefault(r.tenant_id, []).append(r.dedup_key)
-        existing: set[tuple[str, str]] = set()
-        for tenant_id, keys in keys_by_tenant.items():
-            for start in range(0, len(keys), 500):
-                existing.update((tenant_id, k) for k in self._conn.execute(select(c.dedup_key).where(
-                    c.tenant_id == tenant_id, c.dedup_key.in_(keys[start:start + 500]))).scalars())
         fresh: list[dict[str, Any]] = []
         inserted: set[str] = set()
         for r in rows:
-            if (r.tenant_id, r.dedup_key) in existing or r.dedup_key in inserted:
+            if r.dedup_key in inserted:
                 continue
             inserted.add(r.dedup_key)
             fresh.append({"tenant_id": r.tenant_id, "dedup_key": r.dedup_key, "shipment_id": r.shipment_id,

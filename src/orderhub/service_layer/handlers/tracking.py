@@ -26,6 +26,7 @@ from orderhub.domain import ids
 from orderhub.domain.commands import CarrierEventInput, ReceiveTrackingEvents, ReplayUnknownTracking
 from orderhub.domain.errors import DomainError, SignatureInvalid
 from orderhub.domain.fulfillment.shipment import Shipment
+from orderhub.domain.fulfillment.states import IN_WAREHOUSE, ShipmentStatus
 from orderhub.domain.fulfillment.tracking import TrackingUpdate
 from orderhub.domain.time import isoformat
 from orderhub.domain.tracking.codes import CodeBook
@@ -56,7 +57,7 @@ class _Run:
     """One batch's bookkeeping: shipments it changed (with the version each was loaded at),
     unknown codes per tenant, per-item answers."""
 
-    loaded: dict[tuple[str, str], int]
+    loaded: dict[tuple[str, str], tuple[int, ShipmentStatus]]
     unknown: Counter[tuple[str, str]]
     answers: list[dict[str, Any]]
 
@@ -163,7 +164,7 @@ def _apply(run: _Run, shipment: Shipment, event: CarrierEventInput, *, carrier: 
         run.unknown[(shipment.tenant_id, event.code)] += 1
     else:
         milestone, sub_status = mapping.milestone.value, mapping.sub_status
-        run.loaded.setdefault((shipment.tenant_id, shipment.id), shipment.version)
+        run.loaded.setdefault((shipment.tenant_id, shipment.id), (shipment.version, shipment.status))
         try:
             outcome = shipment.apply_tracking(TrackingUpdate(code=event.code, milestone=mapping.milestone,
                                                              sub_status=mapping.sub_status,
@@ -184,13 +185,20 @@ def _apply(run: _Run, shipment: Shipment, event: CarrierEventInput, *, carrier: 
 def _finish(uow: SqlAlchemyUnitOfWork, run: _Run, shipments: Any, carrier: str, *, now: datetime) -> None:
     """Save changed shipments, move their orders, alert unknown codes."""
     by_key = {(s.tenant_id, s.id): s for s in shipments}
-    changed = [(by_key[k], v) for k, v in run.loaded.items() if by_key[k].version != v]
-    statuses_changed = {k for k, v in run.loaded.items() if by_key[k].version != v}
+    # Primary-key order: two pushes naming the same parcels lock their rows in the same order
+    # and queue instead of deadlocking.
+    changed = sorted(((by_key[k], v) for k, (v, _) in run.loaded.items() if by_key[k].version != v),
+                     key=lambda item: (item[0].tenant_id, item[0].id))
     try:
         uow.shipments.save_many(changed)
     except StaleVersionError as exc:
         raise ConcurrencyConflict(exc.message) from exc
-    orders_to_follow = sorted({(by_key[k].tenant_id, by_key[k].order_id) for k in statuses_changed})
+    # Only a parcel leaving the warehouse (an implicit handover) or arriving can move its order;
+    # hub-to-hub progress never does, and it is most of the traffic.
+    orders_to_follow = sorted({(by_key[k].tenant_id, by_key[k].order_id)
+                               for k, (_, before) in run.loaded.items()
+                               if by_key[k].status is not before
+                               and (before in IN_WAREHOUSE or by_key[k].status is ShipmentStatus.DELIVERED)})
     for tenant_id, order_id in orders_to_follow:
         order = uow.orders.get(tenant_id, order_id)
         if order is None:
@@ -199,7 +207,8 @@ def _finish(uow: SqlAlchemyUnitOfWork, run: _Run, shipments: Any, carrier: str, 
         mine = uow.shipments.for_order(tenant_id, order_id)
         latest = max((s.delivered_at or s.handed_over_at or now for s in mine), default=now)
         follow_shipments(uow, order, mine, now=now, occurred_at=latest)
-        uow.orders.save(order, loaded_version=loaded)
+        if order.version != loaded:
+            uow.orders.save(order, loaded_version=loaded)
     for (tenant_id, code), count in sorted(run.unknown.items()):
         subject = f"carrier:{carrier}:{code}"[:200]
         if uow.channel_state.has_open_alert(tenant_id, subject, "carrier_code_unknown"):
@@ -234,7 +243,7 @@ def replay_unknown_tracking(cmd: ReplayUnknownTracking, uow: SqlAlchemyUnitOfWor
             if shipment is None:
                 continue
             touched[(shipment.tenant_id, shipment.id)] = shipment
-            run.loaded.setdefault((shipment.tenant_id, shipment.id), shipment.version)
+            run.loaded.setdefault((shipment.tenant_id, shipment.id), (shipment.version, shipment.status))
             try:
                 outcome = shipment.apply_tracking(TrackingUpdate(
                     code=row.code, milestone=mapping.milestone, sub_status=mapping.sub_status,
