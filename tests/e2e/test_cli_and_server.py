@@ -299,9 +299,16 @@ def test_demo_seeds_orders_through_channel_webhooks(tmp_path: Path) -> None:
     verified = json.loads(result.stdout)
     assert verified["ok"] is True
     [demo] = verified["tenants"]
-    # A tenant entry, a key entry, one per shop, then one per order and one per applied or stale event.
+    # A tenant entry, a key entry, one per shop, then one per order and one per applied or stale event;
+    # the fulfillment act adds its own (warehouse, stock, rule sets, five orders, their shipments).
     assert data["shops"] == 8
-    assert demo["entries"] == 2 + data["shops"] + 30 + data["events"] + data["stale"]
+    channel_entries = 2 + data["shops"] + 30 + data["events"] + data["stale"]
+    assert demo["entries"] > channel_entries
+    shipping = data["fulfillment"]
+    assert shipping["shipments"] == 5
+    assert shipping["shipment_statuses"].get("delivered") == 2
+    assert shipping["order_statuses"].get("delivered") == 2
+    assert [(u["carrier"], u["code"]) for u in shipping["unknown_codes"]] == [("ems", "RENAMED-CODE")]
 
 
 def _commands(command: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
