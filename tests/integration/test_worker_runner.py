@@ -178,7 +178,9 @@ def test_run_forever_stops_on_sigterm(hub: OrderHub) -> None:
     assert signal.getsignal(signal.SIGTERM) == original
 
 
-def test_build_runner_has_inbox_outbox_and_pollers(hub: OrderHub, http: httpx.Client) -> None:
-    assert [w.name for w in build_workers(hub, http_client=http)] == ["inbox", "reservations", "outbox"]
+def test_build_runner_has_inbox_outbox_fulfillment_and_pollers(hub: OrderHub, http: httpx.Client) -> None:
+    queue = ["inbox", "reservations", "outbox", "fulfilment_planner", "carrier_waybill", "fulfilment_timers",
+             "channel-writeback"]
+    assert [w.name for w in build_workers(hub, http_client=http)] == queue
     names = [w.name for w in build_runner(hub, http_client=http).workers]
-    assert names == ["inbox", "reservations", "outbox", "pollers"]
+    assert names == [*queue, "pollers", "tracking_poller"]
