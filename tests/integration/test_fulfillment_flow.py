@@ -153,3 +153,42 @@ def test_bad_pushes(hub: OrderHub, api: TestClient, carrier: FakeCarrier) -> Non
     assert r.status_code == 404 and r.json()["code"] == "unknown_waybill", r.text
     r = api.post("/webhooks/carriers/sf", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 400, r.text
+
+
+def _planned(hub: OrderHub, api: TestClient, external_id: str) -> tuple[str, dict[str, Any]]:
+    order = _ok(api.post("/api/v1/orders", headers={"Idempotency-Key": external_id}, json=order_body(
+        external_id, placed_at="2026-11-21T09:00:00+08:00", paid_at="2026-11-21T09:00:05+08:00",
+        lines=[{"sku": "TEA-001", "title": "龙井", "quantity": 1, "unit_price": "59.90"}])), 201)
+    assert FulfilmentPlanner(hub).run_once() == 1
+    with httpx.Client(timeout=5) as http:
+        assert CarrierWaybillRelay(hub, http_client=http).run_once() == 1
+    [shipment] = _ok(api.get("/api/v1/shipments", params={"order_id": order["id"]}))["items"]
+    assert shipment["waybill_no"]
+    return order["id"], shipment
+
+
+def test_a_cancelled_order_cancels_its_shipment_and_voids_the_waybill(hub: OrderHub, api: TestClient,
+                                                                       carrier: FakeCarrier) -> None:
+    _setup(api, carrier)
+    order_id, shipment = _planned(hub, api, "WEB-C1")
+    _ok(api.post(f"/api/v1/orders/{order_id}/events", json={"type": "cancel", "reason": "buyer changed mind"}))
+    after = _ok(api.get(f"/api/v1/shipments/{shipment['id']}"))
+    assert after["status"] == "cancelled" and "buyer changed mind" in after["cancel_reason"]
+    with httpx.Client(timeout=5) as http:
+        assert CarrierWaybillRelay(hub, http_client=http).run_once() == 1
+    assert carrier.waybills[shipment["waybill_no"]].cancelled
+    r = api.post(f"/api/v1/shipments/{shipment['id']}/scans",
+                 json={"scan_id": "c-1", "step": "pick", "operator": "wang", "barcode": "TEA-001"})
+    assert r.status_code == 409 and r.json()["code"] == "shipment_closed", r.text
+
+
+def test_a_held_order_takes_no_scans_until_released(hub: OrderHub, api: TestClient, carrier: FakeCarrier) -> None:
+    _setup(api, carrier)
+    order_id, shipment = _planned(hub, api, "WEB-H1")
+    _ok(api.post(f"/api/v1/orders/{order_id}/events", json={"type": "hold", "reason": "address check"}))
+    scan = {"scan_id": "h-1", "step": "pick", "operator": "wang", "barcode": "TEA-001"}
+    r = api.post(f"/api/v1/shipments/{shipment['id']}/scans", json=scan)
+    assert r.status_code == 422 and r.json()["code"] == "scan_rejected", r.text
+    assert "address check" in r.json()["detail"] and r.json()["expected"] == {"order_status": "on_hold"}
+    _ok(api.post(f"/api/v1/orders/{order_id}/events", json={"type": "release"}))
+    assert _ok(api.post(f"/api/v1/shipments/{shipment['id']}/scans", json=scan))["status"] == "applied"

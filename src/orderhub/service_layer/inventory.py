@@ -31,6 +31,7 @@ from orderhub.domain.orders.model import Order, OrderEvent
 from orderhub.domain.orders.states import PROGRESS_RANK, OrderEventType, OrderStatus, PaymentStatus
 from orderhub.service_layer.channel_feed import publish_stock_feed
 from orderhub.service_layer.inventory_policy import load_policy
+from orderhub.service_layer.shipments import cancel_open_shipments
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 OUT_OF_STOCK = "out_of_stock"
@@ -199,6 +200,7 @@ def after_order_change(uow: SqlAlchemyUnitOfWork, order: Order, before: OrderSta
         return  # the tenant doesn't track stock: nothing was ever reserved
     if order.status is OrderStatus.CANCELLED:
         close_reservations(uow, order, ReservationStatus.RELEASED, now=now, reason=order.cancel_reason)
+        cancel_open_shipments(uow, order, now=now)
         return
     rank = PROGRESS_RANK.get(order.status, -1)
     if rank >= SHIPPED_RANK > PROGRESS_RANK.get(before.status, -1):

@@ -13,7 +13,7 @@ import httpx
 import structlog
 
 from orderhub.adapters.carriers.base import CarrierAccount, CarrierAdapter, CarrierEvent, Party, WaybillRequest
-from orderhub.adapters.carriers.errors import CarrierError, CarrierRejected, CarrierUnavailable
+from orderhub.adapters.carriers.errors import CarrierError, CarrierRejected, CarrierUnavailable, WaybillNotFound
 from orderhub.adapters.carriers.registry import build_adapter
 from orderhub.adapters.db.fulfillment import CarrierAccountRow
 from orderhub.adapters.db.outbox import ClaimedMessage
@@ -29,6 +29,7 @@ from orderhub.domain.commands import (
 from orderhub.domain.time import Clock
 from orderhub.service_layer.fulfillment import CARRIER_WAYBILL
 from orderhub.service_layer.fulfillment_rules import load_fulfillment_policy
+from orderhub.service_layer.shipments import CARRIER_CANCEL
 from orderhub.workers.outbox_relay import OutboxWorker, PermanentFailure, network_failure
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ class CarrierWaybillRelay(OutboxWorker):
     one that refuses the request (bad address, no account) dead-letters the row and raises
     an alert, since retrying can't fix it."""
 
-    kinds = (CARRIER_WAYBILL,)
+    kinds = (CARRIER_WAYBILL, CARRIER_CANCEL)
 
     def __init__(self, hub: OrderHub, *, http_client: httpx.Client | None = None, timeout: float = 10.0,
                  **options: object) -> None:
@@ -80,7 +81,9 @@ class CarrierWaybillRelay(OutboxWorker):
             self._http.close()
 
     def deliver(self, message: ClaimedMessage) -> str | None:
-        """Request the waybill for the shipment named in ``message``."""
+        """Request the waybill for the shipment named in ``message`` (or void one)."""
+        if message.kind == CARRIER_CANCEL:
+            return self._void(message)
         shipment_id = str(message.payload.get("shipment_id", ""))
         request, account = self._request(message.tenant_id, shipment_id)
         if request is None or account is None:
@@ -100,6 +103,31 @@ class CarrierWaybillRelay(OutboxWorker):
             return network_failure(exc)
         self._hub.bus.handle(RecordWaybill(tenant_id=message.tenant_id, shipment_id=shipment_id,
                                            waybill_no=waybill.waybill_no))
+        return None
+
+    def _void(self, message: ClaimedMessage) -> str | None:
+        """Void the waybill of a cancelled shipment; a parcel the carrier already picked up
+        can't be voided: that is dead-lettered with an alert (intercept it instead)."""
+        tenant_id = message.tenant_id
+        waybill_no = str(message.payload.get("waybill_no", ""))
+        shipment_id = str(message.payload.get("shipment_id", ""))
+        with self._hub.uow_factory() as uow:
+            account = uow.shipments.account(tenant_id, message.target)
+        if account is None:
+            raise PermanentFailure(f"no {message.target} carrier account to void waybill {waybill_no}",
+                                   attempted=False)
+        try:
+            build_adapter(_account(account), http=self._http).cancel_waybill(waybill_no)
+        except WaybillNotFound:
+            return None  # nothing to void
+        except CarrierUnavailable as exc:
+            return exc.message
+        except CarrierRejected as exc:
+            self._alert(tenant_id, shipment_id, f"{account.carrier} refused to void waybill {waybill_no} of cancelled "
+                                                f"shipment {shipment_id}: {exc.message}; intercept the parcel")
+            raise PermanentFailure(f"{account.carrier} refused to void: {exc.message}") from exc
+        except (CarrierError, httpx.HTTPError) as exc:
+            return str(exc)
         return None
 
     def _request(self, tenant_id: str, shipment_id: str) -> tuple[WaybillRequest | None, CarrierAccountRow | None]:

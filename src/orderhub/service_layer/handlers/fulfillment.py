@@ -21,6 +21,7 @@ from orderhub.adapters.carriers.code_tables import CARRIER_IDS
 from orderhub.adapters.carriers.registry import PROTOCOLS
 from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
 from orderhub.adapters.db.fulfillment import CarrierAccountRow
+from orderhub.adapters.db.outbox import OutboxMessage
 from orderhub.domain import ids
 from orderhub.domain.commands import (
     AddCarrierAccount,
@@ -34,14 +35,14 @@ from orderhub.domain.commands import (
     SyncDevice,
     UnlockOperator,
 )
-from orderhub.domain.errors import DomainError
+from orderhub.domain.errors import DomainError, ScanRejected
 from orderhub.domain.events import OperatorLocked as OperatorLockedEvent
 from orderhub.domain.fulfillment.devices import SyncItemStatus, devices_in_window, should_lock, version_conflict
 from orderhub.domain.fulfillment.policy import FulfillmentPolicy
 from orderhub.domain.fulfillment.scanning import Scan
 from orderhub.domain.fulfillment.shipment import Shipment
 from orderhub.domain.fulfillment.stalls import escalate
-from orderhub.domain.fulfillment.states import ScanStep
+from orderhub.domain.fulfillment.states import ScanStep, ShipmentStatus
 from orderhub.domain.orders.model import ApplyOutcome, OrderEvent
 from orderhub.domain.orders.states import OrderEventType, OrderStatus
 from orderhub.domain.time import ensure_utc, isoformat
@@ -55,6 +56,7 @@ from orderhub.service_layer.errors import (
 from orderhub.service_layer.fulfillment import follow_shipments, plan_shipments, writeback_message
 from orderhub.service_layer.fulfillment_rules import RoutingRules, load_fulfillment_policy
 from orderhub.service_layer.inventory import OrderState, after_order_change, publish_touched
+from orderhub.service_layer.shipments import CARRIER_CANCEL
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -157,6 +159,15 @@ def record_waybill(cmd: RecordWaybill, uow: SqlAlchemyUnitOfWork, *, policy_ttl:
             raise ShipmentNotFound(f"shipment {cmd.shipment_id!r} not found")
         loaded = shipment.version
         now = uow.clock.now()
+        if shipment.status is ShipmentStatus.CANCELLED:
+            # Cancelled while the carrier was issuing it: void the new label rather than lose it.
+            uow.outbox.add([OutboxMessage(
+                tenant_id=cmd.tenant_id, kind=CARRIER_CANCEL, target=shipment.carrier or "", topic="carrier.cancel",
+                message_id=ids.new_id("msg"), payload={"shipment_id": shipment.id, "order_id": shipment.order_id,
+                                                       "waybill_no": cmd.waybill_no, "carrier": shipment.carrier})],
+                now=now)
+            uow.commit()
+            return False
         if not shipment.issue_waybill(cmd.waybill_no, now=now):
             return False
         policy = load_fulfillment_policy(uow, cmd.tenant_id)
@@ -222,6 +233,16 @@ def _guard_operator(uow: SqlAlchemyUnitOfWork, tenant_id: str, operator: str, *,
             f"POST /api/v1/operators/{operator}/unlock")
 
 
+def _order_hold(uow: SqlAlchemyUnitOfWork, shipment: Shipment) -> ScanRejected | None:
+    """A held order (risk review, address check) must not be packed or handed over: its
+    shipments take no scans until it is released."""
+    order = uow.orders.get(shipment.tenant_id, shipment.order_id)
+    if order is None or order.status is not OrderStatus.ON_HOLD:
+        return None
+    return ScanRejected(f"order {order.id} is on hold ({order.hold_reason or 'no reason given'}): release it before "
+                        "scanning its shipment", field="shipment_id", expected={"order_status": "on_hold"})
+
+
 def _weight_alert(uow: SqlAlchemyUnitOfWork, shipment: Shipment, now: datetime) -> None:
     """A parcel weighed outside the tolerance: someone should open it before it leaves."""
     uow.channel_state.add_alert(
@@ -273,6 +294,9 @@ def record_scan(cmd: RecordScan, uow: SqlAlchemyUnitOfWork) -> dict[str, Any]:
             problem = ShipmentVersionMismatch(
                 f"shipment {shipment.id} is at version {shipment.version}, not {cmd.expected_version}: it changed "
                 "since this device loaded it; reload and scan again", extra={"current": shipment.snapshot()})
+        if problem is None:
+            assert shipment is not None
+            problem = _order_hold(uow, shipment)
         if problem is None:
             assert shipment is not None
             loaded = shipment.version
@@ -425,6 +449,10 @@ def _sync_item(uow: SqlAlchemyUnitOfWork, index: int, raw: Mapping[str, Any], *,
                       f"shipment {shipment.id} is at version {shipment.version}; the device saw version "
                       f"{seen_version} and it changed since (another scan or device): reload it and re-scan if "
                       "still needed", shipment_id=shipment.id, operator=scan.operator, current=shipment.snapshot())
+    held = _order_hold(uow, shipment)
+    if held is not None:
+        return refuse(SyncItemStatus.REJECTED, held.code, held.message, shipment_id=shipment.id,
+                      operator=scan.operator, expected=held.expected)
     before = shipment.version
     try:
         result = shipment.scan(scan, now=now, tolerance=policy.weight_tolerance)
