@@ -179,6 +179,18 @@ class SqlShipmentRepository:
                                   .order_by(shipments.c.created_at, shipments.c.id)).all()
         return self._load(rows)
 
+    def for_orders(self, tenant_id: str, order_ids: Sequence[str]) -> dict[str, list[Shipment]]:
+        """The shipments of several orders (one query for all, oldest first per order)."""
+        wanted = sorted(set(order_ids))
+        found: dict[str, list[Shipment]] = {oid: [] for oid in wanted}
+        for start in range(0, len(wanted), 500):
+            rows = self._conn.execute(select(shipments).where(
+                shipments.c.tenant_id == tenant_id, shipments.c.order_id.in_(wanted[start:start + 500]))
+                .order_by(shipments.c.created_at, shipments.c.id)).all()
+            for shipment in self._load(rows):
+                found[shipment.order_id].append(shipment)
+        return found
+
     def by_waybills(self, carrier: str, waybill_nos: Iterable[str]) -> dict[str, Shipment]:
         """Shipments of ``carrier`` by waybill number (any tenant: pushes carry none)."""
         wanted = sorted(set(waybill_nos))

@@ -52,6 +52,7 @@ class _Statements:
     insert_lines: Insert
     insert_key: Insert
     load: Select[Any]
+    load_many: Select[Any]
     update: Update
 
 
@@ -61,17 +62,21 @@ def _statements(dialect_name: str) -> _Statements:
             .where(order_event_keys.c.tenant_id == orders.c.tenant_id, order_event_keys.c.order_id == orders.c.id)
             .scalar_subquery().label("applied_event_keys"))
     # The order, one row per line (in line order), and its applied event keys: one query.
-    load = (select(orders, *(order_lines.c[name].label(f"line_{name}") for name in _LINE_COLUMNS), keys)
-            .select_from(orders.outerjoin(order_lines, and_(order_lines.c.tenant_id == orders.c.tenant_id,
-                                                            order_lines.c.order_id == orders.c.id)))
-            .where(orders.c.tenant_id == bindparam("tenant_id"), orders.c.id == bindparam("order_id"))
+    joined = (select(orders, *(order_lines.c[name].label(f"line_{name}") for name in _LINE_COLUMNS), keys)
+              .select_from(orders.outerjoin(order_lines, and_(order_lines.c.tenant_id == orders.c.tenant_id,
+                                                              order_lines.c.order_id == orders.c.id))))
+    load = (joined.where(orders.c.tenant_id == bindparam("tenant_id"), orders.c.id == bindparam("order_id"))
             .order_by(order_lines.c.line_no))
+    load_many = (joined.where(orders.c.tenant_id == bindparam("tenant_id"),
+                              orders.c.id.in_(bindparam("order_ids", expanding=True)))
+                 .order_by(orders.c.id, order_lines.c.line_no))
     # SET columns come from the parameters; the WHERE parameters have names of their own.
     save = update(orders).where(orders.c.tenant_id == bindparam("where_tenant_id"),
                                 orders.c.id == bindparam("where_id"),
                                 orders.c.version == bindparam("where_version"))
     return _Statements(insert_order=insert_unless_duplicate(orders, dialect_name), insert_lines=insert(order_lines),
-                       insert_key=insert_unless_duplicate(order_event_keys, dialect_name), load=load, update=save)
+                       insert_key=insert_unless_duplicate(order_event_keys, dialect_name), load=load,
+                       load_many=load_many, update=save)
 
 
 def _applied_keys(value: Any) -> set[str]:
@@ -264,6 +269,22 @@ class SqlOrderRepository:
         order = self._to_domain(rows)
         self.seen[order.id] = order
         return order
+
+    def get_many(self, tenant_id: str, order_ids: Sequence[str]) -> dict[str, Order]:
+        """Load several orders of ``tenant_id`` in one query (those already loaded come from
+        the identity map); ids not found are left out."""
+        found = {oid: o for oid in order_ids if (o := self.seen.get(oid)) is not None and o.tenant_id == tenant_id}
+        wanted = sorted(set(order_ids) - set(found))
+        for start in range(0, len(wanted), 500):
+            rows = self._conn.execute(self._q.load_many, {"tenant_id": tenant_id,
+                                                          "order_ids": wanted[start:start + 500]}).all()
+            by_order: dict[str, list[Row[Any]]] = {}
+            for row in rows:
+                by_order.setdefault(row.id, []).append(row)
+            for oid, mine in by_order.items():
+                order = self._to_domain(mine)
+                self.seen[oid] = found[oid] = order
+        return found
 
     def save(self, order: Order, *, loaded_version: int) -> None:
         """Write back a changed order if nobody else changed it since ``loaded_version``,

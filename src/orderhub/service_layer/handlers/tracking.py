@@ -28,6 +28,7 @@ from orderhub.domain.errors import DomainError, SignatureInvalid
 from orderhub.domain.fulfillment.shipment import Shipment
 from orderhub.domain.fulfillment.states import IN_WAREHOUSE, ShipmentStatus
 from orderhub.domain.fulfillment.tracking import TrackingUpdate
+from orderhub.domain.orders.model import Order
 from orderhub.domain.time import isoformat
 from orderhub.domain.tracking.codes import CodeBook
 from orderhub.service_layer.errors import ConcurrencyConflict, InvalidInput, WaybillNotFound
@@ -199,16 +200,30 @@ def _finish(uow: SqlAlchemyUnitOfWork, run: _Run, shipments: Any, carrier: str, 
                                for k, (_, before) in run.loaded.items()
                                if by_key[k].status is not before
                                and (before in IN_WAREHOUSE or by_key[k].status is ShipmentStatus.DELIVERED)})
+    by_tenant: dict[str, list[str]] = {}
     for tenant_id, order_id in orders_to_follow:
-        order = uow.orders.get(tenant_id, order_id)
-        if order is None:
-            continue
+        by_tenant.setdefault(tenant_id, []).append(order_id)
+    for tenant_id, order_ids in sorted(by_tenant.items()):
+        # One query for the orders and one for their shipments, not two per order.
+        loaded_orders = uow.orders.get_many(tenant_id, order_ids)
+        parcels = uow.shipments.for_orders(tenant_id, order_ids)
+        for order_id in order_ids:
+            _follow(uow, loaded_orders.get(order_id), parcels.get(order_id, []), now=now)
+    _alert_unknown(uow, run, carrier, now=now)
+
+
+def _follow(uow: SqlAlchemyUnitOfWork, order: Order | None, mine: list[Shipment], *, now: datetime) -> None:
+    """Move one order where its shipments are (saved only when it changed)."""
+    if order is not None:
         loaded = order.version
-        mine = uow.shipments.for_order(tenant_id, order_id)
         latest = max((s.delivered_at or s.handed_over_at or now for s in mine), default=now)
         follow_shipments(uow, order, mine, now=now, occurred_at=latest)
         if order.version != loaded:
             uow.orders.save(order, loaded_version=loaded)
+
+
+def _alert_unknown(uow: SqlAlchemyUnitOfWork, run: _Run, carrier: str, *, now: datetime) -> None:
+    """One open alert per tenant, carrier and unknown code."""
     for (tenant_id, code), count in sorted(run.unknown.items()):
         subject = f"carrier:{carrier}:{code}"[:200]
         if uow.channel_state.has_open_alert(tenant_id, subject, "carrier_code_unknown"):
