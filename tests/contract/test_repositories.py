@@ -257,6 +257,23 @@ def test_orders_are_isolated_by_tenant(engine: Engine) -> None:
         assert mine is not None and mine.tenant_id == acme
 
 
+def test_get_many_loads_like_get_and_stays_in_the_tenant(engine: Engine) -> None:
+    acme, other = make_tenant(engine, "acme"), make_tenant(engine, "other")
+    first, second, theirs = rich_order(acme, "WEB-1"), rich_order(acme, "WEB-2"), rich_order(other, "WEB-3")
+    with write(engine) as conn:
+        repo = SqlOrderRepository(conn)
+        for o in (first, second, theirs):
+            repo.add(o)
+    with write(engine) as conn:
+        repo = SqlOrderRepository(conn)
+        cached = repo.get(acme, first.id)
+        many = repo.get_many(acme, [first.id, second.id, theirs.id, "ord_missing"])
+        assert set(many) == {first.id, second.id}
+        assert many[first.id] is cached  # the identity map is kept
+        assert stored(many[second.id]) == stored(second)
+        assert repo.get_many(acme, []) == {}
+
+
 def test_rolled_back_transaction_leaves_nothing(engine: Engine, tenant_id: str) -> None:
     o = rich_order(tenant_id)
     conn = engine.connect().execution_options(**WRITE)
