@@ -43,7 +43,7 @@ UNKNOWN = "unknown"
 DUPLICATE = "duplicate"
 UNKNOWN_WAYBILL = "unknown_waybill"
 MAX_EVENTS = 2000
-RETRIES = 3
+RETRIES = 5  # concurrent pushes about the same parcels retry on the fresh rows
 
 
 def dedup_key(carrier: str, event: CarrierEventInput) -> str:
