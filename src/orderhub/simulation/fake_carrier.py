@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
@@ -56,6 +56,7 @@ from orderhub.adapters.carriers.push import (
     sign_orderhub_push,
 )
 from orderhub.simulation.fake_channel import RecordedRequest
+from orderhub.simulation.local_server import LocalHTTPService
 
 WAYBILLS_PATH = "/v1/waybills"
 WAYBILL_PATH = re.compile(r"/v1/waybills/([^/]+)")
@@ -132,7 +133,7 @@ class BadRequest(Exception):
     """Raised inside the fake server for a waybill request a real carrier would refuse (answered 400)."""
 
 
-class FakeCarrier:
+class FakeCarrier(LocalHTTPService):
     """The simulated carrier (see the module docstring). Use as a context manager or call
     :meth:`start` / :meth:`stop`. ``seed`` fixes the waybill numbers issued."""
 
@@ -145,35 +146,7 @@ class FakeCarrier:
         self._numbers: dict[str, random.Random] = {}
         self._script: list[_Scripted] = []
         self._lock = threading.RLock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-carrier", daemon=True)
-
-    # ------------------------------------------------------------------ lifecycle
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``: what a carrier account's ``api_base_url`` points at."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeCarrier:
-        """Serve in a daemon thread; returns self."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and free the port."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(5)
-        self._server.server_close()
-
-    def __enter__(self) -> FakeCarrier:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+        super().__init__(self._handler_class(), name="fake-carrier")
 
     # ------------------------------------------------------------------ steering
     @property

@@ -63,10 +63,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
+
+from orderhub.simulation.local_server import LocalHTTPService
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOP_TIME = "%Y-%m-%d %H:%M:%S"
@@ -119,7 +121,7 @@ class BadRequest(Exception):
     """Raised inside the fake server for a request the real channel would refuse (answered 400)."""
 
 
-class FakeChannel:
+class FakeChannel(LocalHTTPService):
     """The fake channel server (see the module docstring). Use as a context manager or
     call :meth:`start` / :meth:`close`. ``access_token`` (and ``app_key`` for WooCommerce's
     consumer key) must accompany every request, else 401."""
@@ -142,35 +144,7 @@ class FakeChannel:
         self._lock = threading.RLock()
         # Seeded so a failing test reorders the same way when rerun; not security-relevant.
         self._shuffle = random.Random(reorder_seed) if reorder_seed is not None else None  # noqa: S311
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fake-channel", daemon=True)
-
-    # ------------------------------------------------------------------ lifecycle
-    @property
-    def base_url(self) -> str:
-        """``http://127.0.0.1:<port>``: what a shop's ``settings.api_base_url`` points at."""
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    def start(self) -> FakeChannel:
-        """Serve in a daemon thread; returns self."""
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving and free the port."""
-        if self._thread.is_alive():
-            self._server.shutdown()
-            self._thread.join(5)
-        self._server.server_close()
-
-    def __enter__(self) -> FakeChannel:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+        super().__init__(self._handler_class(), name="fake-channel")
 
     # ------------------------------------------------------------------ steering
     def upsert(self, order_id: int, updated_at: datetime, *, created_at: datetime | None = None,
