@@ -25,7 +25,7 @@ from typing import Any
 
 import cel
 
-from orderhub.adapters.rules import _UNDEFINED, compile_condition, evaluate
+from orderhub.adapters.rules import _UNDEFINED, compile_condition, evaluate, goods_facts
 from orderhub.domain.errors import InvalidMoney
 from orderhub.domain.money import Money
 from orderhub.domain.orders.model import Order
@@ -184,12 +184,7 @@ def order_facts_of(order: Order) -> dict[str, Any]:
         "shipping_fee": order.shipping_fee.amount,
         "discount": order.discount.amount,
         "tags": list(order.tags),
-        "address": {name: (getattr(address, name) or "") if address is not None else ""
-                    for name in _ADDRESS_FIELDS},
-        "lines": [{"sku": line.sku, "title": line.title or "", "quantity": line.quantity,
-                   "unit_price": line.unit_price.amount} for line in order.lines],
-        "line_count": len(order.lines),
-        "item_count": sum(line.quantity for line in order.lines),
+        **goods_facts(order.lines, address, address_fields=_ADDRESS_FIELDS),
     }
 
 

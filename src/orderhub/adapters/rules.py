@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
@@ -221,13 +221,23 @@ def order_facts(order: MappedOrder, *, channel: str, shop: str) -> dict[str, Any
         "tags": list(order.tags),
         "buyer": {"name": order.buyer.name or "", "phone": order.buyer.phone or "",
                   "email": order.buyer.email or ""},
-        "address": {name: (getattr(address, name) or "") if address is not None else ""
-                    for name in _ADDRESS_FIELDS},
-        "lines": [{"sku": line.sku, "title": line.title or "", "quantity": line.quantity,
-                   "unit_price": line.unit_price.amount} for line in order.lines],
-        "line_count": len(order.lines),
-        "item_count": sum(line.quantity for line in order.lines),
+        **goods_facts(order.lines, address),
         "attributes": copy.deepcopy(dict(order.attributes)),
+    }
+
+
+def goods_facts(lines: Sequence[Any], address: Any | None, *,
+                address_fields: Sequence[str] = _ADDRESS_FIELDS) -> dict[str, Any]:
+    """What every order-shaped fact set says about the goods and where they go: ``address``
+    (missing parts as ``""``), ``lines`` (sku, title, quantity, unit price in minor units),
+    ``line_count`` and ``item_count``. Lines and address may be a channel's mapped ones or
+    a stored order's: both carry the same fields."""
+    return {
+        "address": {name: (getattr(address, name) or "") if address is not None else "" for name in address_fields},
+        "lines": [{"sku": line.sku, "title": line.title or "", "quantity": line.quantity,
+                   "unit_price": line.unit_price.amount} for line in lines],
+        "line_count": len(lines),
+        "item_count": sum(line.quantity for line in lines),
     }
 
 

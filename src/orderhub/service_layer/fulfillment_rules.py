@@ -19,6 +19,7 @@ from orderhub.adapters.rules import default_rule_set
 from orderhub.domain.fulfillment.policy import FulfillmentPolicy
 from orderhub.domain.rules import RuleInvalid
 from orderhub.domain.tracking.codes import CodeBook, parse_overrides
+from orderhub.service_layer.policies import read_policy
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -29,15 +30,7 @@ CARRIER_CODES = "carrier_codes"
 
 def load_fulfillment_policy(uow: SqlAlchemyUnitOfWork, tenant_id: str) -> FulfillmentPolicy:
     """The tenant's current fulfillment policy (the shipped default until it stores its own)."""
-    latest = uow.rules.latest(tenant_id, FULFILLMENT_POLICY)
-    body = latest[1] if latest is not None else default_rule_set(FULFILLMENT_POLICY)
-    try:
-        return FulfillmentPolicy.from_mapping(body)
-    except RuleInvalid:
-        # A stored body that no longer validates (an older release wrote it): the defaults
-        # keep fulfilment going; the rule set's own page shows the problem.
-        log.warning("fulfillment_policy_unusable", tenant_id=tenant_id)
-        return FulfillmentPolicy.from_mapping(default_rule_set(FULFILLMENT_POLICY))
+    return read_policy(uow, tenant_id, FULFILLMENT_POLICY, FulfillmentPolicy.from_mapping)
 
 
 class _Compiled(ABC):

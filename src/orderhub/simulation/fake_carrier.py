@@ -41,7 +41,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
+from urllib.parse import quote, unquote, urlencode
 
 import httpx
 
@@ -56,7 +56,7 @@ from orderhub.adapters.carriers.push import (
     sign_orderhub_push,
 )
 from orderhub.simulation.fake_channel import RecordedRequest
-from orderhub.simulation.local_server import LocalHTTPService
+from orderhub.simulation.local_server import LocalHTTPService, read_request
 
 WAYBILLS_PATH = "/v1/waybills"
 WAYBILL_PATH = re.compile(r"/v1/waybills/([^/]+)")
@@ -146,7 +146,7 @@ class FakeCarrier(LocalHTTPService):
         self._numbers: dict[str, random.Random] = {}
         self._script: list[_Scripted] = []
         self._lock = threading.RLock()
-        super().__init__(self._handler_class(), name="fake-carrier")
+        super().__init__(name="fake-carrier")
 
     # ------------------------------------------------------------------ steering
     @property
@@ -238,31 +238,8 @@ class FakeCarrier(LocalHTTPService):
         return waybill.carrier
 
     # ------------------------------------------------------------------ serving
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        carrier = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                carrier._serve(self, "GET")
-
-            def do_POST(self) -> None:
-                carrier._serve(self, "POST")
-
-            def do_DELETE(self) -> None:
-                carrier._serve(self, "DELETE")
-
-            def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
-                return
-
-        return Handler
-
     def _serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
-        parts = urlsplit(request.path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        raw = request.rfile.read(int(headers.get("content-length", "0") or 0))
+        parts, query, headers, raw = read_request(request)
         try:
             body = json.loads(raw) if raw else None
         except ValueError:

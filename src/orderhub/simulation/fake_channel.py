@@ -65,10 +65,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
-from orderhub.simulation.local_server import LocalHTTPService
+from orderhub.simulation.local_server import LocalHTTPService, read_request
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TOP_TIME = "%Y-%m-%d %H:%M:%S"
@@ -144,7 +144,7 @@ class FakeChannel(LocalHTTPService):
         self._lock = threading.RLock()
         # Seeded so a failing test reorders the same way when rerun; not security-relevant.
         self._shuffle = random.Random(reorder_seed) if reorder_seed is not None else None  # noqa: S311
-        super().__init__(self._handler_class(), name="fake-channel")
+        super().__init__(name="fake-channel")
 
     # ------------------------------------------------------------------ steering
     def upsert(self, order_id: int, updated_at: datetime, *, created_at: datetime | None = None,
@@ -185,28 +185,8 @@ class FakeChannel(LocalHTTPService):
         return self._searches
 
     # ------------------------------------------------------------------ serving
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        channel = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                channel._serve(self, "GET")
-
-            def do_POST(self) -> None:
-                channel._serve(self, "POST")
-
-            def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
-                return
-
-        return Handler
-
     def _serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
-        parts = urlsplit(request.path)
-        query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        headers = {k.lower(): v for k, v in request.headers.items()}
-        raw = request.rfile.read(int(headers.get("content-length", "0") or 0))
+        parts, query, headers, raw = read_request(request)
         body: Any
         if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             body = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8"), keep_blank_values=True).items()}

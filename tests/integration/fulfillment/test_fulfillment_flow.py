@@ -6,52 +6,21 @@ completed after the after-sale window; everything in the order's timeline."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 from orderhub.adapters.carriers.push import ORDERHUB_SIGNATURE_HEADER, sign_orderhub_push
-from orderhub.bootstrap import OrderHub, bootstrap
-from orderhub.config import Settings
+from orderhub.bootstrap import OrderHub
 from orderhub.domain import commands
 from orderhub.domain.time import FixedClock
-from orderhub.entrypoints.api.app import create_app
-from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.simulation.fake_carrier import FakeCarrier
 from orderhub.workers.fulfillment import CarrierWaybillRelay, FulfilmentPlanner
 from orderhub.workers.writeback import ChannelWriteBack
-from tests.http_helpers import auth
+from tests.integration.fulfillment.helpers import API_KEY, PUSH_SECRET, START
 from tests.integration.test_api_orders import order_body
-
-START = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
-PUSH_SECRET = "push-secret-123"
-API_KEY = "ck-carrier-fake"
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hub(settings: Settings, engine: Any, clock: FixedClock) -> Iterator[OrderHub]:
-    yield bootstrap(settings, engine=engine, clock=clock)
-
-
-@pytest.fixture
-def carrier() -> Iterator[FakeCarrier]:
-    with FakeCarrier(api_key=API_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def api(hub: OrderHub, tenant: IssuedKey) -> Iterator[TestClient]:
-    with TestClient(create_app(hub), headers=auth(tenant.api_key)) as c:
-        yield c
 
 
 def _ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:

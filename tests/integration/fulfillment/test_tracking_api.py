@@ -7,7 +7,6 @@ Completion after the after-sale window and planning: ``test_fulfillment_planning
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -18,19 +17,14 @@ from fastapi.testclient import TestClient
 
 from orderhub.adapters.carriers.base import CarrierEvent
 from orderhub.adapters.carriers.push import FORM_CONTENT_TYPE, build_sf_route_push, sf_route_of
-from orderhub.bootstrap import OrderHub, bootstrap
-from orderhub.config import Settings
+from orderhub.bootstrap import OrderHub
 from orderhub.domain import commands
 from orderhub.domain.time import FixedClock
-from orderhub.entrypoints.api.app import create_app
 from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.simulation.fake_carrier import FakeCarrier
 from orderhub.workers.fulfillment import TrackingPoller
-from tests.http_helpers import auth
-from tests.integration.fulfillment_helpers import (
-    API_KEY,
+from tests.integration.fulfillment.helpers import (
     PUSH_SECRET,
-    START,
     alerts,
     carrier_event,
     ok,
@@ -46,27 +40,10 @@ from tests.integration.fulfillment_helpers import (
 )
 
 
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hub(settings: Settings, engine: Any, clock: FixedClock) -> Iterator[OrderHub]:
-    yield bootstrap(settings, engine=engine, clock=clock)
-
-
-@pytest.fixture
-def carrier() -> Iterator[FakeCarrier]:
-    with FakeCarrier(api_key=API_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def api(hub: OrderHub, tenant: IssuedKey, carrier: FakeCarrier) -> Iterator[TestClient]:
-    with TestClient(create_app(hub), headers=auth(tenant.api_key)) as client:
-        setup_tenant(client, carrier)
-        yield client
+@pytest.fixture(autouse=True)
+def _tenant_ready(api: TestClient, carrier: FakeCarrier) -> None:
+    """Warehouse, stock, carrier accounts and policy for every test here."""
+    setup_tenant(api, carrier)
 
 
 def _handed_over(hub: OrderHub, api: TestClient, external_id: str) -> dict[str, Any]:

@@ -5,21 +5,16 @@ lock (one account on too many devices within the window) with its unlock."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from orderhub.bootstrap import OrderHub, bootstrap
-from orderhub.config import Settings
+from orderhub.bootstrap import OrderHub
 from orderhub.domain.time import FixedClock, isoformat
-from orderhub.entrypoints.api.app import create_app
-from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.simulation.fake_carrier import FakeCarrier
 from tests.http_helpers import auth
-from tests.integration.fulfillment_helpers import (
-    API_KEY,
+from tests.integration.fulfillment.helpers import (
     START,
     alerts,
     ok,
@@ -35,27 +30,10 @@ from tests.integration.fulfillment_helpers import (
 )
 
 
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hub(settings: Settings, engine: Any, clock: FixedClock) -> Iterator[OrderHub]:
-    yield bootstrap(settings, engine=engine, clock=clock)
-
-
-@pytest.fixture
-def carrier() -> Iterator[FakeCarrier]:
-    with FakeCarrier(api_key=API_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def api(hub: OrderHub, tenant: IssuedKey, carrier: FakeCarrier) -> Iterator[TestClient]:
-    with TestClient(create_app(hub), headers=auth(tenant.api_key)) as client:
-        setup_tenant(client, carrier)
-        yield client
+@pytest.fixture(autouse=True)
+def _tenant_ready(api: TestClient, carrier: FakeCarrier) -> None:
+    """Warehouse, stock, carrier accounts and policy for every test here."""
+    setup_tenant(api, carrier)
 
 
 def _devices(api: TestClient) -> dict[str, Any]:

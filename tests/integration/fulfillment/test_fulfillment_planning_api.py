@@ -5,24 +5,16 @@ are completed once the tenant's after-sale window has passed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 
-from orderhub.bootstrap import OrderHub, bootstrap
-from orderhub.config import Settings
+from orderhub.bootstrap import OrderHub
 from orderhub.domain import commands
 from orderhub.domain.time import FixedClock
-from orderhub.entrypoints.api.app import create_app
-from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.simulation.fake_carrier import FakeCarrier
 from orderhub.workers.fulfillment import FulfilmentPlanner
-from tests.http_helpers import auth
-from tests.integration.fulfillment_helpers import (
-    API_KEY,
-    START,
+from tests.integration.fulfillment.helpers import (
     carrier_event,
     ok,
     order_status,
@@ -36,28 +28,6 @@ from tests.integration.fulfillment_helpers import (
     shipment,
     shipments_of,
 )
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hub(settings: Settings, engine: Any, clock: FixedClock) -> Iterator[OrderHub]:
-    yield bootstrap(settings, engine=engine, clock=clock)
-
-
-@pytest.fixture
-def carrier() -> Iterator[FakeCarrier]:
-    with FakeCarrier(api_key=API_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def api(hub: OrderHub, tenant: IssuedKey) -> Iterator[TestClient]:
-    with TestClient(create_app(hub), headers=auth(tenant.api_key)) as client:
-        yield client
 
 
 def _order_shipments(api: TestClient, order_id: str) -> list[dict[str, Any]]:

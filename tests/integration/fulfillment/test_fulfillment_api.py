@@ -7,22 +7,15 @@ Offline syncs and the operator lock: ``test_fulfillment_devices_api.py``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from orderhub.bootstrap import OrderHub, bootstrap
-from orderhub.config import Settings
-from orderhub.domain.time import FixedClock
-from orderhub.entrypoints.api.app import create_app
-from orderhub.service_layer.handlers.tenancy import IssuedKey
+from orderhub.bootstrap import OrderHub
 from orderhub.simulation.fake_carrier import FakeCarrier
 from tests.http_helpers import auth
-from tests.integration.fulfillment_helpers import (
-    API_KEY,
-    START,
+from tests.integration.fulfillment.helpers import (
     STEPS,
     alerts,
     ok,
@@ -40,27 +33,10 @@ from tests.integration.fulfillment_helpers import (
 ALL_LEFT = {"TEA-001": 2, "GIFT-CUP": 1}
 
 
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def hub(settings: Settings, engine: Any, clock: FixedClock) -> Iterator[OrderHub]:
-    yield bootstrap(settings, engine=engine, clock=clock)
-
-
-@pytest.fixture
-def carrier() -> Iterator[FakeCarrier]:
-    with FakeCarrier(api_key=API_KEY) as fake:
-        yield fake
-
-
-@pytest.fixture
-def api(hub: OrderHub, tenant: IssuedKey, carrier: FakeCarrier) -> Iterator[TestClient]:
-    with TestClient(create_app(hub), headers=auth(tenant.api_key)) as client:
-        setup_tenant(client, carrier)
-        yield client
+@pytest.fixture(autouse=True)
+def _tenant_ready(api: TestClient, carrier: FakeCarrier) -> None:
+    """Warehouse, stock, carrier accounts and policy for every test here."""
+    setup_tenant(api, carrier)
 
 
 def _unchanged(api: TestClient, before: dict[str, Any]) -> dict[str, Any]:
