@@ -171,3 +171,48 @@ class UnknownCarrier(DomainError):
     lookup names a carrier OrderHub doesn't know); the message lists the known carriers."""
 
     code = "unknown_carrier"
+
+
+class InvalidCaseTransition(DomainError):
+    """Raised when an after-sale case status change is not in the case transition table
+    (``domain/aftersale/states.py``), e.g. refunding a case that was rejected."""
+
+    code = "invalid_case_transition"
+
+
+class InvalidAfterSale(DomainError):
+    """Raised when an after-sale request breaks a structural rule: an unknown type, a line
+    that isn't on the order, a quantity above what was ordered, a type that needs an amount
+    without one."""
+
+    code = "invalid_aftersale"
+
+
+class RefundExceedsRemaining(DomainError):
+    """Raised when a refund (whole case or one line) is above what is still refundable on
+    the order after the other cases; ``remaining`` is what could still be refunded (minor
+    units)."""
+
+    code = "refund_exceeds_remaining"
+
+    def __init__(self, message: str, *, field: str | None = None, remaining: int = 0) -> None:
+        super().__init__(message, field=field)
+        self.remaining = remaining
+
+
+class ActionNotAllowed(DomainError):
+    """Raised when an after-sale action doesn't fit the case's status (approving a refunded
+    case, choosing an option nobody offered); ``allowed`` lists the actions that would."""
+
+    code = "action_not_allowed"
+
+    def __init__(self, message: str, *, field: str | None = None, allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(message, field=field)
+        self.allowed = allowed
+
+
+class InvalidStatement(DomainError):
+    """Raised when a bank or payment-platform statement file can't be read at all (no
+    header, missing required columns); single bad rows are reported per line instead."""
+
+    code = "invalid_statement"

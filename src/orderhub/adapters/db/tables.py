@@ -578,3 +578,6 @@ operator_locks = Table(
     Column("devices", JSONType, nullable=False),
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
 )
+
+# Registers the after-sale and finance tables on ``metadata`` (kept in their own module for size).
+from orderhub.adapters.db import aftersale_tables as _aftersale_tables  # noqa: E402,F401

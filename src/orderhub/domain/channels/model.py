@@ -5,6 +5,8 @@ A mapping turns one raw channel message into exactly one of:
 * :class:`MappedOrder` — a full order (webhook carrying the order, a polled order, an import row);
 * :class:`MappedStatus` — a status notification naming an order but not carrying it
   (TikTok Shop type-1 pushes, Shopee code-3 pushes);
+* :class:`MappedAfterSale` — a buyer's after-sale (refund / return) request or its update
+  (Taobao refund messages, Douyin and Pinduoduo after-sale pushes, Shopify ``refunds/create``);
 * :class:`Ignored` — a message that is not about an order (WooCommerce's ping, a topic the
   channel sends that OrderHub doesn't use); stored, never applied.
 
@@ -80,6 +82,44 @@ class MappedStatus:
     updated_at: datetime | None
 
 
+# What a channel says happened to its after-sale case; the normalizer applies each to the
+# AfterSaleCase (requested opens or updates it, the rest move it).
+AFTERSALE_STATES = ("requested", "return_shipped", "refunded", "cancelled", "rejected")
+
+
+@dataclass(frozen=True, slots=True)
+class MappedAfterSaleLine:
+    """One line of a channel after-sale case: a SKU of the order, how many, and the amount
+    for it when the channel says (None: the share of the line)."""
+
+    sku: str
+    quantity: int
+    amount: Money | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MappedAfterSale:
+    """A channel after-sale notification in canonical form.
+
+    ``external_ref`` is the channel's own case / refund id (one AfterSaleCase per id);
+    ``type`` an :class:`~orderhub.domain.aftersale.states.AfterSaleType` value; ``state``
+    one of :data:`AFTERSALE_STATES`; ``amount`` what the buyer asks (or was refunded, for
+    ``refunded``), None for "the whole order / the listed lines".
+    """
+
+    external_ref: str
+    order_external_id: str
+    type: str
+    state: str
+    channel_status: str
+    reason: str
+    amount: Money | None
+    updated_at: datetime | None
+    lines: tuple[MappedAfterSaleLine, ...] = ()
+    return_carrier: str | None = None
+    return_waybill: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Ignored:
     """A message that is not about an order; ``reason`` says what it was."""
@@ -87,4 +127,4 @@ class Ignored:
     reason: str
 
 
-Mapped = MappedOrder | MappedStatus | Ignored
+Mapped = MappedOrder | MappedStatus | MappedAfterSale | Ignored

@@ -29,6 +29,8 @@ class MovementKind(StrEnum):
     EXPIRE = "expire"              # an unpaid order's reservation ran out: reserved down
     SHIP = "ship"                  # handed to the carrier: on_hand and reserved down
     REPAIR = "repair"              # `inventory check --repair` fixing drift or a phantom
+    RETURN = "return"              # an after-sale return came back sellable: on_hand up
+    RETURN_DAMAGED = "return_damaged"  # came back damaged: into the damaged bucket, on_hand unchanged
 
 
 # Kinds an operator may post as an adjustment (the rest come from orders and the system).
