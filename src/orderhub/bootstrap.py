@@ -19,8 +19,19 @@ from orderhub.domain import commands
 from orderhub.domain.events import Event, OrderCreated, OrderEventApplied, OrderEventIgnoredStale, RuleSetUpdated
 from orderhub.domain.time import Clock, SystemClock
 from orderhub.service_layer import inventory_check
+from orderhub.service_layer.aftersale import RefundPolicies
 from orderhub.service_layer.fulfillment_rules import CARRIER_CODES, CodeBooks, RoutingRules
-from orderhub.service_layer.handlers import channels, fulfillment, inventory, orders, outbox, rules, tenancy, tracking
+from orderhub.service_layer.handlers import (
+    aftersale,
+    channels,
+    fulfillment,
+    inventory,
+    orders,
+    outbox,
+    rules,
+    tenancy,
+    tracking,
+)
 from orderhub.service_layer.messagebus import MessageBus
 from orderhub.service_layer.queries import Queries
 from orderhub.service_layer.unit_of_work import UnitOfWorkFactory
@@ -41,6 +52,7 @@ class OrderHub:
     specs: SpecRegistry
     code_books: CodeBooks
     routing: RoutingRules
+    refund_policies: RefundPolicies
 
     def close(self) -> None:
         """Release database connections."""
@@ -70,6 +82,7 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
     watch_inventory(metrics.registry, functools.partial(inventory_check.stock_figures, engine))
     code_books = CodeBooks()
     routing = RoutingRules()
+    refund_policies = RefundPolicies()
     bus = MessageBus(
         uow_factory,
         command_handlers={
@@ -101,6 +114,10 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
             commands.ReceiveTrackingEvents: functools.partial(tracking.receive_tracking_events, books=code_books,
                                                               metrics=metrics),
             commands.ReplayUnknownTracking: functools.partial(tracking.replay_unknown_tracking, books=code_books),
+            commands.RequestAfterSale: functools.partial(aftersale.request_aftersale, policies=refund_policies),
+            commands.ActOnAfterSale: aftersale.act_on_aftersale,
+            commands.ConfirmRefund: aftersale.confirm_refund,
+            commands.CheckAfterSaleSla: aftersale.check_aftersale_sla,
         },
         event_handlers={
             OrderCreated: [metrics.on_event],
@@ -117,4 +134,4 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
     bus.subscribe(RuleSetUpdated, replay_when_codes_change)
     return OrderHub(settings=settings, engine=engine, clock=clock, bus=bus, queries=queries,
                     metrics=metrics, uow_factory=uow_factory, webhook_guard=webhook_guard, specs=specs,
-                    code_books=code_books, routing=routing)
+                    code_books=code_books, routing=routing, refund_policies=refund_policies)

@@ -178,9 +178,9 @@ def test_run_forever_stops_on_sigterm(hub: OrderHub) -> None:
     assert signal.getsignal(signal.SIGTERM) == original
 
 
-def test_build_runner_has_inbox_outbox_fulfillment_and_pollers(hub: OrderHub, http: httpx.Client) -> None:
+def test_build_runner_has_inbox_outbox_fulfillment_aftersale_and_pollers(hub: OrderHub, http: httpx.Client) -> None:
     queue = ["inbox", "reservations", "outbox", "fulfilment_planner", "carrier_waybill", "fulfilment_timers",
-             "channel-writeback"]
+             "channel-writeback", "aftersale_refund", "aftersale_timers"]
     assert [w.name for w in build_workers(hub, http_client=http)] == queue
     names = [w.name for w in build_runner(hub, http_client=http).workers]
     assert names == [*queue, "pollers", "tracking_poller"]

@@ -31,6 +31,9 @@ class Permission(StrEnum):
     WAREHOUSE_SCAN = "warehouse:scan"        # scan shipments, sync handhelds, send heartbeats
     CARRIERS_MANAGE = "carriers:manage"      # connect carrier accounts
     OPERATORS_MANAGE = "operators:manage"    # unlock warehouse accounts
+    AFTERSALE_DECIDE = "aftersale:decide"    # approve, reject, negotiate after-sale cases
+    FINANCE_READ = "finance:read"            # read the voucher ledger and statement matches
+    FINANCE_MANAGE = "finance:manage"        # import statements
 
 
 _READ = frozenset({Permission.ORDERS_READ, Permission.AUDIT_READ})
@@ -38,9 +41,9 @@ _READ = frozenset({Permission.ORDERS_READ, Permission.AUDIT_READ})
 GRANTS: Mapping[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.OPERATOR: _READ | {Permission.ORDERS_WRITE, Permission.CHANNELS_OPERATE, Permission.INVENTORY_MANAGE,
-                            Permission.WAREHOUSE_SCAN},
+                            Permission.WAREHOUSE_SCAN, Permission.AFTERSALE_DECIDE},
     Role.WAREHOUSE: _READ | {Permission.INVENTORY_MANAGE, Permission.WAREHOUSE_SCAN},
-    Role.FINANCE: _READ,
+    Role.FINANCE: _READ | {Permission.AFTERSALE_DECIDE, Permission.FINANCE_READ, Permission.FINANCE_MANAGE},
     Role.VIEWER: _READ,
 }
 

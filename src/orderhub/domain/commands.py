@@ -341,3 +341,60 @@ class CompleteDelivered:
     """Complete delivered orders whose after-sale window has passed (a timer's work)."""
 
     limit: int = 200
+
+
+# --------------------------------------------------------------------------- after-sale
+@dataclass(frozen=True, slots=True)
+class AfterSaleLineInput:
+    """A line of an after-sale request: an order line (``line_no``) or a SKU on the order,
+    a quantity and optionally an amount (decimal text in the order's currency)."""
+
+    quantity: int
+    line_no: int | None = None
+    sku: str | None = None
+    amount: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestAfterSale:
+    """Open an after-sale case on an order through the API; the refund policy decides it."""
+
+    actor: Actor
+    order_id: str
+    type: str
+    reason: str
+    amount: str | None = None
+    lines: tuple[AfterSaleLineInput, ...] = ()
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActOnAfterSale:
+    """Take an action on a case: approve, reject, negotiate, choose, cancel, assign,
+    return_shipped, receive_return or retry_refund (``params`` carries the action's fields,
+    e.g. ``{"reason": …}``, ``{"option": "half"}``, ``{"received": [...], "warehouse": "HZ1"}``)."""
+
+    actor: Actor
+    case_id: str
+    action: str
+    params: dict[str, object] = field(default_factory=dict)
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmRefund:
+    """Record that the channel or payment provider executed a case's refund (``ref`` is
+    its refund id); repeated confirmations change nothing."""
+
+    tenant_id: str
+    case_id: str
+    ref: str
+    amount: int
+    via: str = "gateway"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckAfterSaleSla:
+    """Raise the SLA level (and the alert) of open cases whose next level is due."""
+
+    limit: int = 500

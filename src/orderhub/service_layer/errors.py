@@ -164,3 +164,16 @@ class WaybillNotFound(NotFound):
     """A carrier push or poll names waybill numbers no shipment carries."""
 
     code = "unknown_waybill"
+
+
+class AfterSaleNotFound(NotFound):
+    """Raised when an after-sale case id is unknown in the caller's tenant."""
+
+    code = "aftersale_not_found"
+
+
+class AfterSaleVersionMismatch(Conflict):
+    """Raised when an action names an ``expected_version`` the case has moved past (someone
+    else acted on it first); ``current_version`` says where it is."""
+
+    code = "aftersale_version_mismatch"

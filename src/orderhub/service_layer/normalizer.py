@@ -27,13 +27,15 @@ from orderhub.adapters.rules import OrderFilters, RuleInvalid, compile_order_fil
 from orderhub.domain import ids
 from orderhub.domain.channels.breaker import BreakerPolicy, BreakerState, breaker_transition
 from orderhub.domain.channels.inbox import InboxStatus, inbox_transition
-from orderhub.domain.channels.model import Ignored, Mapped, MappedOrder, MappedStatus
+from orderhub.domain.channels.model import Ignored, Mapped, MappedAfterSale, MappedOrder, MappedStatus
 from orderhub.domain.errors import DomainError, InvalidTransition, MappingFailed
 from orderhub.domain.events import ChannelBreakerOpened
 from orderhub.domain.inventory.policy import InventoryPolicy
 from orderhub.domain.orders.model import ApplyOutcome, Order, OrderEvent, OrderLine
 from orderhub.domain.orders.states import OrderEventType, OrderStatus
 from orderhub.domain.time import Clock
+from orderhub.service_layer.aftersale import RefundPolicies
+from orderhub.service_layer.aftersale_channel import apply_channel_aftersale
 from orderhub.service_layer.inventory import (
     OrderState,
     after_order_change,
@@ -115,8 +117,9 @@ class Normalizer:
 
     def __init__(self, uow_factory: Callable[[], SqlAlchemyUnitOfWork], *, specs: SpecRegistry, clock: Clock,
                  metrics: Metrics, worker_id: str, batch_size: int = 100,
-                 policy: BreakerPolicy | None = None) -> None:
+                 policy: BreakerPolicy | None = None, refund_policies: RefundPolicies | None = None) -> None:
         self._uow_factory = uow_factory
+        self._refund_policies = refund_policies or RefundPolicies()
         self._specs = specs
         self._clock = clock
         self._metrics = metrics
@@ -233,6 +236,13 @@ class Normalizer:
                         raise
                     except DomainError as exc:  # the order itself is invalid (e.g. discount > total)
                         self._dead(item, exc, now, report)
+                elif isinstance(item.mapped, MappedAfterSale):
+                    try:
+                        self._apply_aftersale(uow, item, item.mapped, now=now, report=report)
+                    except (InvalidTransition, DuplicateKeyError, StaleVersionError):
+                        raise
+                    except DomainError as exc:  # asks more than is left, a line not on the order…
+                        self._dead(item, exc, now, report)
             publish_touched(uow)
             written = uow.inbox.finish_many([(item.row.id, item.values) for item in work], worker_id=self._worker_id)
             if written != len(work):
@@ -249,10 +259,9 @@ class Normalizer:
         order costs no lookup of its own."""
         wanted: dict[str, list[str]] = {}
         for item in work:
-            if isinstance(item.mapped, MappedOrder | MappedStatus):
-                row = item.row
-                wanted.setdefault(row.tenant_id, []).append(
-                    ids.order_id(row.tenant_id, row.channel, row.shop, item.mapped.external_id))
+            order_id = _order_id_of(item)
+            if order_id is not None:
+                wanted.setdefault(item.row.tenant_id, []).append(order_id)
         known: set[str] = set()
         for tenant_id, order_ids in wanted.items():
             known |= uow.orders.existing_ids(tenant_id, order_ids)
@@ -268,10 +277,9 @@ class Normalizer:
             row, mapped = item.row, item.mapped
             if isinstance(mapped, MappedOrder):
                 skus.setdefault(row.tenant_id, set()).update(ln.sku for ln in mapped.lines)
-            if isinstance(mapped, MappedOrder | MappedStatus):
-                order_id = ids.order_id(row.tenant_id, row.channel, row.shop, mapped.external_id)
-                if order_id in self._known:
-                    existing.setdefault(row.tenant_id, []).append(order_id)
+            order_id = _order_id_of(item)
+            if order_id is not None and order_id in self._known:
+                existing.setdefault(row.tenant_id, []).append(order_id)
         for tenant_id in sorted(set(skus) | set(existing)):
             if not uow.inventory.warehouses(tenant_id):
                 continue  # the tenant doesn't track stock
@@ -344,6 +352,35 @@ class Normalizer:
                 uow.orders.save(order, loaded_version=loaded)
         item.values = {"status": _leaving(InboxStatus.APPLIED), "processed_at": now, "order_id": order.id,
                        "outcome": outcome.value if outcome else "applied"}
+        report.applied += 1
+
+    def _apply_aftersale(self, uow: SqlAlchemyUnitOfWork, item: _Work, mapped: MappedAfterSale, *, now: datetime,
+                         report: BatchReport) -> None:
+        """A channel after-sale notification: applied to its case; one for an order that
+        hasn't arrived yet waits for it like a status notification does."""
+        row = item.row
+        order_id = ids.order_id(row.tenant_id, row.channel, row.shop, mapped.order_external_id)
+        order = uow.orders.get(row.tenant_id, order_id) if order_id in self._known or order_id in uow.orders.seen \
+            else None
+        if order is None:
+            attempts = row.attempts + 1
+            if attempts >= STATUS_WAIT_ATTEMPTS:
+                self._dead(item, MappingFailed(
+                    f"after-sale case {mapped.external_ref!r} is for order {mapped.order_external_id!r}, which never "
+                    "arrived; poll or backfill the shop, then replay", field="order_external_id"), now, report)
+                item.values["error_code"] = "order_unknown"
+                return
+            item.values = {"status": _leaving(InboxStatus.PENDING), "attempts": attempts,
+                           "next_attempt_at": now + STATUS_WAIT_BASE * (2 ** (attempts - 1)),
+                           "last_error": f"waiting for order {mapped.order_external_id!r} to arrive"}
+            report.waiting += 1
+            return
+        loaded = order.version
+        result = apply_channel_aftersale(uow, order, mapped, policies=self._refund_policies, now=now)
+        if order.version != loaded:
+            uow.orders.save(order, loaded_version=loaded)
+        item.values = {"status": _leaving(InboxStatus.APPLIED), "processed_at": now, "order_id": order.id,
+                       "outcome": f"aftersale_{result.outcome}"}
         report.applied += 1
 
     @staticmethod
@@ -428,6 +465,16 @@ class Normalizer:
                            "next_attempt_at": now + STATUS_WAIT_BASE * (2 ** (attempts - 1))}
             uow.inbox.finish(row.id, worker_id=self._worker_id, values=values)
             uow.commit()
+
+
+def _order_id_of(item: _Work) -> str | None:
+    """The OrderHub id of the order a mapped message is about (None: not about an order)."""
+    row, mapped = item.row, item.mapped
+    if isinstance(mapped, MappedOrder | MappedStatus):
+        return ids.order_id(row.tenant_id, row.channel, row.shop, mapped.external_id)
+    if isinstance(mapped, MappedAfterSale):
+        return ids.order_id(row.tenant_id, row.channel, row.shop, mapped.order_external_id)
+    return None
 
 
 def _leaving(target: InboxStatus) -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, exists, or_, select, text
 
+from orderhub.adapters.db.aftersale_tables import aftersale_cases
 from orderhub.adapters.db.audit import SqlAuditRepository, StoredEntry
 from orderhub.adapters.db.outbox import SqlOutboxRepository, WebhookEndpoint
 from orderhub.adapters.db.tables import order_lines, orders, shipments
@@ -19,6 +20,7 @@ from orderhub.adapters.db.tenancy import ApiKeyRecord, SqlTenantRepository, Tena
 from orderhub.domain.audit import ChainBreak, chain_hash, digest, verify
 from orderhub.domain.errors import DomainError
 from orderhub.domain.time import ensure_utc, isoformat
+from orderhub.service_layer.aftersale_queries import AfterSaleQueries
 from orderhub.service_layer.channel_queries import ChannelQueries
 from orderhub.service_layer.errors import InvalidInput, OrderNotFound
 from orderhub.service_layer.fulfillment_queries import FulfillmentQueries
@@ -118,7 +120,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
                            field="cursor") from exc
 
 
-class Queries(FulfillmentQueries, InventoryQueries, ChannelQueries):
+class Queries(AfterSaleQueries, FulfillmentQueries, InventoryQueries, ChannelQueries):
     """Read-only views over the database, scoped to one tenant per call."""
 
     # ------------------------------------------------------------------ auth
@@ -191,7 +193,8 @@ class Queries(FulfillmentQueries, InventoryQueries, ChannelQueries):
         currency = rows[0].currency
         view["lines"] = [_line(_JoinedLine(r), currency) for r in rows if r.line_line_no is not None]
         # After-sale cases arrive with their feature (DESIGN.md §6).
-        view.update({"shipments": self.order_shipments(tenant_id, order_id), "aftersales": []})
+        view.update({"shipments": self.order_shipments(tenant_id, order_id),
+                     "aftersales": self.order_aftersales(tenant_id, order_id)})
         view.update(self.order_stock(tenant_id, order_id))
         return view
 
@@ -208,12 +211,17 @@ class Queries(FulfillmentQueries, InventoryQueries, ChannelQueries):
                                                       orders.c.id == order_id))).scalar():
                 raise OrderNotFound(f"order {order_id!r} not found")
             repo = SqlAuditRepository(conn)
-            # The order's own entries and its shipments' (scans, waybill, carrier events), in chain order.
+            # The order's own entries, its shipments' (scans, waybill, carrier events) and its
+            # after-sale cases', in chain order.
             stored = repo.for_subject(tenant_id, "order", order_id)
             parcels = list(conn.execute(select(shipments.c.id).where(
                 shipments.c.tenant_id == tenant_id, shipments.c.order_id == order_id)).scalars())
             for shipment_id in parcels:
                 stored.extend(repo.for_subject(tenant_id, "shipment", shipment_id))
+            cases = list(conn.execute(select(aftersale_cases.c.id).where(
+                aftersale_cases.c.tenant_id == tenant_id, aftersale_cases.c.order_id == order_id)).scalars())
+            for case_id in cases:
+                stored.extend(repo.for_subject(tenant_id, "aftersale", case_id))
             stored.sort(key=lambda s: s.entry.seq)
             predecessors = repo.hashes_at(tenant_id, [s.entry.seq - 1 for s in stored if s.entry.seq > 1])
         items = []

@@ -15,6 +15,7 @@ from typing import Any, Self
 
 from sqlalchemy import Connection, Engine
 
+from orderhub.adapters.db.aftersale import SqlAfterSaleRepository
 from orderhub.adapters.db.audit import SqlAuditRepository
 from orderhub.adapters.db.channels import SqlChannelStateRepository, SqlInboxRepository, SqlShopRepository
 from orderhub.adapters.db.engine import WRITE
@@ -52,6 +53,7 @@ class SqlAlchemyUnitOfWork:
     inventory: SqlInventoryRepository
     shipments: SqlShipmentRepository
     devices: SqlDeviceRepository
+    aftersales: SqlAfterSaleRepository
 
     def __init__(self, engine: Engine, clock: Clock) -> None:
         self._engine = engine
@@ -77,6 +79,7 @@ class SqlAlchemyUnitOfWork:
         self.inventory = SqlInventoryRepository(self._conn)
         self.shipments = SqlShipmentRepository(self._conn)
         self.devices = SqlDeviceRepository(self._conn)
+        self.aftersales = SqlAfterSaleRepository(self._conn)
         self._recorded = []
         return self
 
@@ -133,6 +136,9 @@ class SqlAlchemyUnitOfWork:
         for shipment in self.shipments.seen.values():
             events.extend(shipment.events)
             shipment.events.clear()
+        for case in self.aftersales.seen.values():
+            events.extend(case.events)
+            case.events.clear()
         events.extend(self._recorded)
         self._recorded = []
         return events

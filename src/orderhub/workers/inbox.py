@@ -18,6 +18,7 @@ class InboxWorker:
 
     def __init__(self, hub: OrderHub, *, batch_size: int = 100, worker_id: str | None = None) -> None:
         self.normalizer = Normalizer(hub.uow_factory, specs=hub.specs, clock=hub.clock, metrics=hub.metrics,
+                                     refund_policies=hub.refund_policies,
                                      worker_id=worker_id or default_worker_id("inbox"), batch_size=batch_size)
 
     def run_once(self) -> int:

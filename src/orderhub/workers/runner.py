@@ -248,6 +248,7 @@ def build_workers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> 
     ``http_client`` is shared by the outbound HTTP workers (tests inject one); by default
     each makes and owns its own.
     """
+    from orderhub.workers.aftersale import AfterSaleTimers, RefundRelay  # noqa: PLC0415 - channel HTTP clients
     from orderhub.workers.fulfillment import (  # noqa: PLC0415 - carrier adapters and HTTP clients
         CarrierWaybillRelay,
         FulfilmentPlanner,
@@ -260,7 +261,8 @@ def build_workers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> 
     return [InboxWorker(hub), ReservationExpiryWorker(hub),
             OutboxRelay(hub.engine, hub.clock, hub.metrics, http_client=http_client, guard=hub.webhook_guard),
             FulfilmentPlanner(hub), CarrierWaybillRelay(hub, http_client=http_client), FulfilmentTimers(hub),
-            ChannelWriteBack(hub.engine, hub.clock, hub.metrics, http_client=http_client)]
+            ChannelWriteBack(hub.engine, hub.clock, hub.metrics, http_client=http_client),
+            RefundRelay(hub, http_client=http_client), AfterSaleTimers(hub)]
 
 
 def build_pollers(hub: OrderHub, *, http_client: httpx.Client | None = None) -> list[Worker]:

@@ -13,6 +13,7 @@ from orderhub.bootstrap import OrderHub
 from orderhub.entrypoints.api import errors
 from orderhub.entrypoints.api.middleware import TraceAndMeasure
 from orderhub.entrypoints.api.routes import (
+    aftersale,
     channels,
     fulfillment,
     health,
@@ -47,6 +48,7 @@ def create_app(hub: OrderHub) -> FastAPI:
     app.include_router(fulfillment.carrier_push_router)
     app.include_router(webhooks.router)
     app.include_router(fulfillment.router)
+    app.include_router(aftersale.router)
     app.include_router(create_dashboard(hub))
     app.mount("/ui/static", StaticFiles(directory=STATIC_DIR), name="ui-static")
     app.include_router(health.router)

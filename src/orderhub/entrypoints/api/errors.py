@@ -31,6 +31,8 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
     (domain.InvalidTransition, 409),
     (domain.InvalidShipmentTransition, 409),
     (domain.ShipmentClosed, 409),
+    (domain.InvalidCaseTransition, 409),
+    (domain.ActionNotAllowed, 409),
     (domain.VersionMismatch, 409),
     (domain.EventKeyReused, 409),
     (domain.DomainError, 422),
@@ -85,6 +87,10 @@ def _domain_extra(exc: domain.DomainError) -> dict[str, Any]:
         return {"expected": exc.expected}
     if isinstance(exc, domain.ShipmentClosed):
         return {"shipment_status": exc.status}
+    if isinstance(exc, domain.RefundExceedsRemaining):
+        return {"remaining": exc.remaining}
+    if isinstance(exc, domain.ActionNotAllowed):
+        return {"allowed": list(exc.allowed)}
     return {}
 
 

@@ -210,7 +210,7 @@ def import_file(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False
     try:
         tenant_id, _ = resolve_tenant(hub, tenant)
         normalizer = Normalizer(hub.uow_factory, specs=hub.specs, clock=hub.clock, metrics=hub.metrics,
-                                worker_id="cli:import")
+                                refund_policies=hub.refund_policies, worker_id="cli:import")
         importer = Importer(bus=hub.bus, specs=hub.specs, uow_factory=hub.uow_factory, normalizer=normalizer,
                             tenant_id=tenant_id)
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),

@@ -1,0 +1,225 @@
+"""After-sale over the API on SQLite and PostgreSQL (issue 6): every default policy branch
+through a real case, partial and line-level amounts never above what was paid, refund-only
+never expecting a parcel back, return → restock (sellable and damaged), negotiation, refund
+execution through the outbox, the voucher ledger tying out, and the errors."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from fastapi.testclient import TestClient
+
+from orderhub.bootstrap import OrderHub
+from orderhub.domain.time import FixedClock
+from orderhub.workers.aftersale import RefundRelay
+from tests.integration.aftersale.helpers import (
+    CASES,
+    act,
+    ok,
+    open_case,
+    order,
+    outbox_rows,
+    problem,
+    run_refunds,
+    stock,
+)
+
+
+def test_unshipped_refund_only_is_auto_approved_cancels_the_order_and_posts_a_voucher(
+        api: TestClient, hub: OrderHub, relay: RefundRelay) -> None:
+    stock(api)
+    created = order(api, "WEB-1")
+    assert ok(api.get(f"/api/v1/orders/{created['id']}"))["reservations"]
+    case = open_case(api, created["id"], amount="119.80")
+    assert case["decision"]["action"] == "auto_approve"
+    assert case["decision"]["rule"] == "unshipped_auto"
+    assert case["status"] == "refunding"
+    assert case["return_parcel"] is None  # refund-only: nothing comes back
+    # Refunded before shipping: the order is cancelled and its stock released at once.
+    detail = ok(api.get(f"/api/v1/orders/{created['id']}"))
+    assert detail["status"] == "cancelled"
+    assert [r for r in detail["reservations"] if r["status"] == "active"] == []
+    assert ok(api.get("/api/v1/inventory/TEA-001/availability"))["totals"]["available"] == 20
+    assert [c["id"] for c in detail["aftersales"]] == [case["id"]]
+    # The refund leaves through the outbox, once per case.
+    rows = outbox_rows(hub, "aftersale_refund")
+    assert [r.message_id for r in rows] == [f"refund-{case['id']}"]
+    assert run_refunds(relay) == 1
+    done = ok(api.get(f"{CASES}/{case['id']}"))
+    assert done["status"] == "refunded"
+    assert done["refunded"] == {"amount": 11980, "currency": "CNY"}
+    assert done["refund"]["ref"] == f"SIMPAY-RF-{case['id']}"
+    assert len(done["vouchers"]) == 1
+    voucher = done["vouchers"][0]
+    assert voucher["debit"] == "sales_returns" and voucher["credit"] == "clearing:own_site"
+    assert voucher["amount"] == {"amount": 11980, "currency": "CNY"}
+    assert {"refund_only", "own-site", "auto-approved"} <= set(voucher["tags"])
+    assert run_refunds(relay) == 0  # nothing left to send: no second refund
+    assert ok(api.get("/api/v1/finance/tie-out"))["ties_out"] is True
+    timeline = ok(api.get(f"/api/v1/orders/{created['id']}/timeline"))
+    assert timeline["verified"] is True
+    actions = [i["action"] for i in timeline["items"]]
+    assert "aftersale.requested" in actions and "aftersale.refunded" in actions
+
+
+def test_partial_and_line_level_refunds_never_exceed_what_was_paid(api: TestClient) -> None:
+    created = order(api, "WEB-2", stage="delivered", lines=[
+        {"sku": "TEA-001", "title": "龙井", "quantity": 2, "unit_price": "59.90"},
+        {"sku": "TEA-002", "title": "碧螺春", "quantity": 1, "unit_price": "30.00"}])
+    # Delivered, not a no-reason reason, not a trusted buyer: the default puts it in review.
+    first = open_case(api, created["id"], reason="not_as_described", amount="50.00")
+    assert first["decision"]["action"] == "manual_review" and first["decision"]["rule"] == "default"
+    assert first["amount"]["amount"] == 5000
+    line = open_case(api, created["id"], reason="not_as_described", lines=[{"sku": "TEA-001", "quantity": 1}])
+    assert line["amount"]["amount"] == 5990
+    assert line["lines"] == [{"line_no": 1, "sku": "TEA-001", "quantity": 1,
+                              "amount": {"amount": 5990, "currency": "CNY"}}]
+    # 149.80 paid, 50.00 + 59.90 claimed: 39.90 left.
+    too_much = problem(api.post(CASES, json={"order_id": created["id"], "type": "refund_only", "reason": "not_as_described",
+                                             "amount": "39.91"}), 422, "refund_exceeds_remaining")
+    assert too_much["remaining"] == 3990 and too_much["field"] == "amount"
+    over_line = problem(api.post(CASES, json={"order_id": created["id"], "type": "refund_only", "reason": "not_as_described",
+                                              "lines": [{"sku": "TEA-002", "quantity": 2}]}), 422, "invalid_aftersale")
+    assert over_line["field"] == "lines[0].quantity"
+    not_on_order = problem(api.post(CASES, json={"order_id": created["id"], "type": "refund_only",
+                                                 "reason": "not_as_described", "lines": [{"sku": "NOPE", "quantity": 1}]}),
+                           422, "invalid_aftersale")
+    assert not_on_order["field"] == "lines[0].sku"
+    rest = open_case(api, created["id"], reason="not_as_described")  # no amount: what is left
+    assert rest["amount"]["amount"] == 3990
+    problem(api.post(CASES, json={"order_id": created["id"], "type": "refund_only", "reason": "not_as_described",
+                                  "amount": "0.01"}), 422, "refund_exceeds_remaining")
+    # A rejected case gives its amount back.
+    act(api, first["id"], "reject", reason="photos show no damage")
+    again = open_case(api, created["id"], reason="not_as_described", amount="50.00")
+    assert again["amount"]["amount"] == 5000
+
+
+def test_manual_review_approved_through_the_api(api: TestClient, relay: RefundRelay) -> None:
+    created = order(api, "WEB-3", stage="shipped")
+    case = open_case(api, created["id"], reason="not_as_described", amount="20.00")
+    assert case["status"] == "requested" and case["queue"] == "after_sale"
+    assert case["allowed_actions"] == ["approve", "reject", "negotiate", "cancel", "assign"]
+    stale = problem(api.post(f"{CASES}/{case['id']}/actions", json={"action": "approve", "expected_version": 99}),
+                    409, "aftersale_version_mismatch")
+    assert stale["current_version"] == case["version"]
+    approved = act(api, case["id"], "approve", amount="15.00", expected_version=case["version"])
+    assert approved["status"] == "refunding" and approved["amount"]["amount"] == 1500
+    run_refunds(relay)
+    done = ok(api.get(f"{CASES}/{case['id']}"))
+    assert done["status"] == "refunded"
+    assert "manual-approved" in done["vouchers"][0]["tags"]
+    refused = problem(api.post(f"{CASES}/{case['id']}/actions", json={"action": "approve"}), 409,
+                      "action_not_allowed")
+    assert refused["allowed"] == []
+    unknown = problem(api.post(f"{CASES}/{case['id']}/actions", json={"action": "launch"}), 409,
+                      "action_not_allowed")
+    assert "approve" in unknown["allowed"]
+
+
+def test_return_refund_restocks_sellable_units_and_counts_damaged_ones(
+        api: TestClient, relay: RefundRelay) -> None:
+    stock(api)
+    created = order(api, "WEB-4", stage="delivered")
+    case = open_case(api, created["id"], "return_refund", reason="wrong_size")
+    assert case["status"] == "requested"
+    approved = act(api, case["id"], "approve")
+    assert approved["status"] == "awaiting_return"
+    assert approved["return_parcel"]["status"] == "expected"
+    assert approved["return_parcel"]["lines"][0]["sku"] == "TEA-001"
+    shipped = act(api, case["id"], "return_shipped", carrier="sf", waybill_no="SF1234567890")
+    assert shipped["return_parcel"]["waybill_no"] == "SF1234567890"
+    before = ok(api.get("/api/v1/inventory/TEA-001/availability"))["totals"]["on_hand"]
+    wrong = problem(api.post(f"{CASES}/{case['id']}/actions", json={
+        "action": "receive_return", "warehouse": "HZ1", "received": [{"sku": "TEA-001", "quantity": 3}]}),
+        422, "invalid_input")
+    assert wrong["field"] == "received[0].quantity"
+    received = act(api, case["id"], "receive_return", warehouse="HZ1", received=[
+        {"sku": "TEA-001", "quantity": 1, "condition": "sellable"},
+        {"sku": "TEA-001", "quantity": 1, "condition": "damaged"}])
+    assert received["status"] == "refunding"
+    after = ok(api.get("/api/v1/inventory/TEA-001/availability"))["totals"]["on_hand"]
+    assert after == before + 1
+    assert ok(api.get("/api/v1/inventory/damaged"))["items"] == [
+        {"warehouse": "HZ1", "sku": "TEA-001", "quantity": 1, "updated_at": received["updated_at"]}]
+    kinds = [m["kind"] for m in ok(api.get("/api/v1/inventory/HZ1/TEA-001/movements"))["items"]]
+    assert "return" in kinds and "return_damaged" in kinds
+    run_refunds(relay)
+    assert ok(api.get(f"{CASES}/{case['id']}"))["status"] == "refunded"
+
+
+def test_quiet_period_negotiates_and_the_buyers_choice_applies(api: TestClient, relay: RefundRelay,
+                                                               clock: FixedClock) -> None:
+    created = order(api, "WEB-5", stage="delivered")
+    clock.advance(hours=2)
+    case = open_case(api, created["id"], reason="changed_mind")
+    assert case["decision"]["rule"] == "quiet_period_after_delivery"
+    assert case["status"] == "negotiating"
+    assert {o["id"] for o in case["options"]} == {"half", "reship", "points"}
+    problem(api.post(f"{CASES}/{case['id']}/actions", json={"action": "choose", "option": "gold"}), 409,
+            "action_not_allowed")
+    chosen = act(api, case["id"], "choose", option="half")
+    assert chosen["status"] == "refunding" and chosen["amount"]["amount"] == 5990
+    run_refunds(relay)
+    done = ok(api.get(f"{CASES}/{case['id']}"))
+    assert "negotiated" in done["vouchers"][0]["tags"]
+    # After the quiet period the same request from an unknown buyer goes to review.
+    later = order(api, "WEB-6", stage="delivered")
+    clock.advance(hours=25)
+    assert open_case(api, later["id"], reason="changed_mind")["decision"]["rule"] == "default"
+
+
+def test_refund_only_never_creates_a_return_parcel(api: TestClient, relay: RefundRelay) -> None:
+    created = order(api, "WEB-7", stage="delivered")
+    case = open_case(api, created["id"], reason="not_received")
+    act(api, case["id"], "approve")
+    run_refunds(relay)
+    done = ok(api.get(f"{CASES}/{case['id']}"))
+    assert done["status"] == "refunded" and done["return_parcel"] is None
+    assert ok(api.get("/api/v1/shipments", params={"order_id": created["id"]}))["items"] == []
+    assert "receive_return" not in done["allowed_actions"]
+
+
+def test_bad_requests_are_refused_with_nothing_written(api: TestClient, relay: RefundRelay) -> None:
+    problem(api.post(CASES, json={"order_id": "ord_missing", "type": "refund_only", "reason": "x"}), 404,
+            "order_not_found")
+    created = order(api, "WEB-8")
+    bad_type = problem(api.post(CASES, json={"order_id": created["id"], "type": "gift", "reason": "x"}), 422,
+                       "invalid_input")
+    assert bad_type["field"] == "type"
+    unpaid = order(api, "WEB-9", status="pending_payment", paid_at=None)
+    problem(api.post(CASES, json={"order_id": unpaid["id"], "type": "refund_only", "reason": "x"}), 422,
+            "invalid_aftersale")
+    problem(api.post(CASES, json={"order_id": created["id"], "type": "price_protection", "reason": "price_drop"}),
+            422, "invalid_aftersale")
+    # Cancelled and refunded in full: nothing more to refund.
+    open_case(api, created["id"], amount="119.80")
+    run_refunds(relay)
+    done = problem(api.post(CASES, json={"order_id": created["id"], "type": "refund_only", "reason": "x"}), 422,
+                   "invalid_aftersale")
+    assert "refunded in full" in done["detail"]
+    assert len(ok(api.get(CASES, params={"include_closed": True}))["items"]) == 1
+
+
+def test_vouchers_export_as_csv_and_tie_out_to_the_cases(api: TestClient, relay: RefundRelay) -> None:
+    totals = 0
+    for n, amount in enumerate(("10.00", "20.50", "7.25")):
+        created = order(api, f"WEB-C{n}", stage="shipped")
+        case = open_case(api, created["id"], reason="not_as_described", amount=amount)
+        act(api, case["id"], "approve")
+        totals += int(amount.replace(".", ""))
+    run_refunds(relay)
+    response = api.get("/api/v1/finance/vouchers", params={"format": "csv"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 3
+    assert sum(int(r["amount"].replace(".", "")) for r in rows) == totals
+    assert {r["credit"] for r in rows} == {"clearing:own_site"}
+    tie = ok(api.get("/api/v1/finance/tie-out"))
+    assert tie["ties_out"] is True
+    assert tie["currencies"] == [{"currency": "CNY", "vouchers": {"amount": totals, "currency": "CNY"},
+                                  "voucher_count": 3, "refunded_cases": {"amount": totals, "currency": "CNY"},
+                                  "case_count": 3, "difference": {"amount": 0, "currency": "CNY"}}]
+    tagged = ok(api.get("/api/v1/finance/vouchers", params={"tag": "manual-approved"}))["items"]
+    assert len(tagged) == 3
