@@ -309,6 +309,12 @@ def test_demo_seeds_orders_through_channel_webhooks(tmp_path: Path) -> None:
     assert shipping["shipment_statuses"].get("delivered") == 2
     assert shipping["order_statuses"].get("delivered") == 2
     assert [(u["carrier"], u["code"]) for u in shipping["unknown_codes"]] == [("ems", "RENAMED-CODE")]
+    aftersale = data["aftersale"]
+    assert aftersale["cases"] == 3
+    assert aftersale["statuses"] == {"refunded": 2, "requested": 1}
+    assert aftersale["rules"][aftersale["sample_case"]] == "unshipped_auto"
+    assert aftersale["vouchers"] == 2 and aftersale["ties_out"] is True
+    assert aftersale["queue"] == 1
 
 
 def _commands(command: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:

@@ -289,12 +289,20 @@ def _validate_fulfillment_policy(body: Mapping[str, Any]) -> None:
     FulfillmentPolicy.from_mapping(body)
 
 
+def _validate_refund_policy(body: Mapping[str, Any]) -> None:
+    # Imported here: the refund policy is built on this module's CEL helpers.
+    from orderhub.adapters.refund_policy import validate_refund_policy  # noqa: PLC0415
+
+    validate_refund_policy(body)
+
+
 RULE_KINDS: Mapping[str, Callable[[Mapping[str, Any]], None]] = {
     ORDER_FILTERS: _validate_order_filters,
     "inventory_policy": _validate_inventory_policy,
     "carrier_routing": _validate_carrier_routing,
     "carrier_codes": _validate_carrier_codes,
     "fulfillment_policy": _validate_fulfillment_policy,
+    "refund_policy": _validate_refund_policy,
 }
 
 

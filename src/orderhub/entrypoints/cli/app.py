@@ -14,6 +14,7 @@ from orderhub.bootstrap import bootstrap
 from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.access import Role
+from orderhub.entrypoints.cli.aftersale import aftersales_app
 from orderhub.entrypoints.cli.channels import channels_app, import_file, inbox_app, shops_app
 from orderhub.entrypoints.cli.context import (
     JsonOpt,
@@ -63,6 +64,7 @@ app.add_typer(shipments_app, name="shipments")
 app.add_typer(devices_app, name="devices")
 app.add_typer(operators_app, name="operators")
 app.add_typer(tracking_app, name="tracking")
+app.add_typer(aftersales_app, name="aftersales")
 app.command("import")(import_file)
 
 def _show_key(issued: IssuedKey, as_json: bool, *, heading: str) -> None:

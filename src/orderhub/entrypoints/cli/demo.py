@@ -31,6 +31,7 @@ from orderhub.adapters.channels.mapping import SpecRegistry
 from orderhub.bootstrap import bootstrap
 from orderhub.config import Settings
 from orderhub.domain import commands
+from orderhub.entrypoints.cli.demo_aftersale import aftersale_line, run_aftersale
 from orderhub.entrypoints.cli.demo_fulfillment import run_fulfillment
 from orderhub.entrypoints.cli.server import RunningServer
 from orderhub.service_layer.handlers.tenancy import IssuedKey
@@ -279,6 +280,8 @@ def run_demo(console: Console, *, orders: int, host: str | None, port: int | Non
             summary = summarize(client, shops)
             out.print("[bold]fulfillment[/]: warehouse, carriers, five paid orders → shipments, scans, tracking…")
             shipping = run_fulfillment(client, server.url)
+            out.print("[bold]after-sale[/]: refunds decided by policy, a return scanned back, vouchers…")
+            aftersale = run_aftersale(client, shipping, shipping["warehouse"])
         figures = {
             "orders": summary["orders"],
             # Every audited event the demo caused besides creating orders and ignored-stale ones:
@@ -289,6 +292,7 @@ def run_demo(console: Console, *, orders: int, host: str | None, port: int | Non
             "sent_by_kind": dict(sorted(pushed.by_kind.items())),
             "held": summary["held"], "dead_lettered": summary["dead_lettered"], "drained": pushed.drained,
             "channels": summary["channels"], "fulfillment": shipping,
+            "aftersale": aftersale,
         }
         if as_json:
             sys.stdout.write(json.dumps({"url": server.url, "tenant": issued.tenant, "api_key": issued.api_key,
@@ -319,9 +323,11 @@ def _print_summary(console: Console, url: str, dialect: str, home: Path, issued:
         f"duplicates answered : {figures['duplicates']} (channel retries, {pushed.by_kind[DUPLICATE]} sent)\n"
         f"dead-lettered       : {dead}\n"
         f"held by filters     : {held}{drained}\n"
-        f"fulfillment         : {_shipping_line(figures['fulfillment'])}\n\n"
+        f"fulfillment         : {_shipping_line(figures['fulfillment'])}\n"
+        f"after-sale          : {aftersale_line(figures['aftersale'])}\n\n"
         f"dashboard : {url}/ui/\n"
         f"channels  : {url}/ui/channels\n"
+        f"after-sale: {url}/ui/aftersales\n"
         f"API docs  : {url}/docs\n"
         f"tenant    : {issued.tenant}\n"
         f"API key   : [bold]{issued.api_key}[/]  (shown once)\n\n"
@@ -332,6 +338,8 @@ def _print_summary(console: Console, url: str, dialect: str, home: Path, issued:
         f"  curl -H 'Authorization: Bearer {issued.api_key}' "
         f"{url}/api/v1/shipments/{figures['fulfillment']['sample_shipment']}\n"
         f"  {_command()} shipments list\n"
+        f"  {_command()} aftersales list\n"
+        f"  {_command()} finance vouchers\n"
         f"  {_command()} audit verify\n\nCtrl-C to stop.", title="ready"))
 
 

@@ -141,5 +141,7 @@ def run_fulfillment(client: httpx.Client, server_url: str) -> dict[str, Any]:
         "unknown_codes": _ok(client.get("/api/v1/tracking/unknown-codes"))["items"],
         "sample_shipment": final[0]["id"],
         "sample_order": order_ids[0],
+        "order_ids": order_ids,
+        "warehouse": WAREHOUSE,
         "carrier_url": carrier.base_url,
     }
