@@ -48,7 +48,9 @@ pinduoduo      POST /api/router   type=pdd.logistics.online.send
 own_site       POST /orders/{id}/tracking  (X-OrderHub-Signature)
 =============  ==========================================================================
 
-``throttle`` and ``fail`` apply to these calls too.
+``throttle`` and ``fail`` apply to these calls too. Refund calls (Shopify, own site, Taobao,
+Pinduoduo) are answered by the :class:`~orderhub.simulation.fake_refunds.RefundEndpoints` mixin
+and recorded in :attr:`FakeChannel.refunds`.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
+from orderhub.simulation.fake_refunds import RefundEndpoints
 from orderhub.simulation.local_server import LocalHTTPService, read_request
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -121,7 +124,7 @@ class BadRequest(Exception):
     """Raised inside the fake server for a request the real channel would refuse (answered 400)."""
 
 
-class FakeChannel(LocalHTTPService):
+class FakeChannel(RefundEndpoints, LocalHTTPService):
     """The fake channel server (see the module docstring). Use as a context manager or
     call :meth:`start` / :meth:`close`. ``access_token`` (and ``app_key`` for WooCommerce's
     consumer key) must accompany every request, else 401."""
@@ -133,6 +136,7 @@ class FakeChannel(LocalHTTPService):
         self.app_key = app_key
         self.app_secret = app_secret
         self.writebacks: list[dict[str, Any]] = []
+        self._init_refunds()
         # Shopify fulfillment orders handed out by id: {"id", "order_id", "status"}.
         self._fulfillment_orders: dict[int, dict[str, Any]] = {}
         self.max_page_size = max_page_size
@@ -213,6 +217,10 @@ class FakeChannel(LocalHTTPService):
             if self._script:
                 scripted = self._script.pop(0)
                 return scripted.status, scripted.headers, {"errors": f"scripted {scripted.status}"}
+        # Refunds first: they share the TOP and PDD routers with the write-backs.
+        refund = self._refund_answer(method, path, query, headers, body=body, raw=raw)
+        if refund is not None:
+            return refund
         writeback = self._writeback_answer(method, path, query, headers, body=body, raw=raw)
         if writeback is not None:
             return writeback

@@ -15,20 +15,16 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from orderhub.adapters.channels.refunds import (
-    RefundOrder,
-    read_refund_answer,
-    refund_request,
-    simulated_payment_refund,
-)
+from orderhub.adapters.channels.refunds import RefundOrder, execute_refund, simulated_payment_refund
 from orderhub.adapters.channels.writeback import ChannelCredentials, WriteBackError
 from orderhub.adapters.db.channels import SqlShopRepository
 from orderhub.adapters.db.outbox import ClaimedMessage
 from orderhub.domain import ids
 from orderhub.domain.commands import CheckAfterSaleSla, ConfirmRefund
+from orderhub.domain.errors import DomainError
 from orderhub.domain.time import Clock
 from orderhub.service_layer.aftersale import AFTERSALE_REFUND
-from orderhub.workers.outbox_relay import OutboxWorker, PermanentFailure, network_failure
+from orderhub.workers.outbox_relay import OutboxWorker, PermanentFailure
 
 if TYPE_CHECKING:
     from orderhub.bootstrap import OrderHub
@@ -45,7 +41,7 @@ def refund_of(message: ClaimedMessage) -> RefundOrder:
             currency=str(p["currency"]), reason=str(p.get("reason") or ""),
             lines=tuple((str(ln["sku"]), int(ln["quantity"]), int(ln["amount"])) for ln in p.get("lines") or ()),
             return_goods=bool(p.get("return_goods")))
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, DomainError) as exc:
         raise PermanentFailure(f"malformed aftersale_refund payload ({type(exc).__name__}: {exc})",
                                attempted=False) from exc
 
@@ -73,21 +69,16 @@ class RefundRelay(OutboxWorker):
         refund = refund_of(message)
         with self._hub.engine.connect() as conn:
             shop = SqlShopRepository(conn).for_tenant(message.tenant_id, refund.shop_code, channel=refund.channel)
-        request = None
-        if shop is not None and shop.active:
-            try:
-                request = refund_request(refund, ChannelCredentials.from_shop(shop), now=self._clock.now())
-            except WriteBackError as exc:
-                self._alert(message.tenant_id, refund, str(exc))
-                raise PermanentFailure(str(exc), attempted=False) from exc
-        if request is None:
+        if shop is None or not shop.active:
+            # No shop API to call (an API-created order, a shop since removed): the payment side.
             answer = simulated_payment_refund(refund)
         else:
             try:
-                response = request.send(self._http, timeout=self._timeout)
-            except Exception as exc:  # timeouts, refused connections: all retried alike
-                return network_failure(exc)
-            answer = read_refund_answer(refund, response)
+                answer = execute_refund(refund, ChannelCredentials.from_shop(shop), self._http,
+                                        now=self._clock.now(), timeout=self._timeout)
+            except WriteBackError as exc:
+                self._alert(message.tenant_id, refund, str(exc))
+                raise PermanentFailure(str(exc), attempted=False) from exc
         if answer.error is not None:
             if answer.permanent:
                 self._alert(message.tenant_id, refund, answer.error)
