@@ -16,6 +16,7 @@ from orderhub.adapters.metrics import Metrics
 from orderhub.adapters.webhook_targets import WebhookTargetGuard
 from orderhub.config import Settings
 from orderhub.domain import commands
+from orderhub.domain.aftersale.events import AfterSaleChanged
 from orderhub.domain.events import Event, OrderCreated, OrderEventApplied, OrderEventIgnoredStale, RuleSetUpdated
 from orderhub.domain.time import Clock, SystemClock
 from orderhub.service_layer import inventory_check
@@ -123,6 +124,7 @@ def bootstrap(settings: Settings | None = None, *, engine: Engine | None = None,
             OrderCreated: [metrics.on_event],
             OrderEventApplied: [metrics.on_event],
             OrderEventIgnoredStale: [metrics.on_event],
+            AfterSaleChanged: [metrics.on_event],
         },
     )
 

@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from orderhub.domain.aftersale.events import AfterSaleChanged
 from orderhub.domain.events import Event, OrderCreated, OrderEventApplied, OrderEventIgnoredStale
 
 
@@ -61,6 +62,15 @@ class Metrics:
                                               ["carrier", "code"], registry=r)
         self.outbox_deliveries = Counter("orderhub_outbox_deliveries", "Outbox delivery attempts by result",
                                          ["kind", "result"], registry=r)
+        self.aftersale_decisions = Counter("orderhub_aftersale_decisions",
+                                           "After-sale cases decided, by type, action and the rule that fired",
+                                           ["type", "action", "rule"], registry=r)
+        self.aftersale_refunds = Counter("orderhub_aftersale_refunds", "After-sale refunds executed, by channel "
+                                         "and how (gateway or channel-settled)", ["channel", "via"], registry=r)
+        self.aftersale_refunded_minor = Counter("orderhub_aftersale_refunded_minor",
+                                                "Money refunded, in minor units", ["currency"], registry=r)
+        self.aftersale_escalations = Counter("orderhub_aftersale_sla_escalations",
+                                             "After-sale cases that reached an SLA level", ["level"], registry=r)
 
     def watch_outbox(self, counts: Callable[[], dict[str, int]]) -> None:
         """Export outbox depth, read through ``counts`` at every scrape."""
@@ -74,3 +84,17 @@ class Metrics:
             self.order_transitions.labels(event.from_status, event.to_status).inc()
         elif isinstance(event, OrderEventIgnoredStale):
             self.order_conflicts.labels(event.channel).inc()
+        elif isinstance(event, AfterSaleChanged):
+            self._on_aftersale(event)
+
+    def _on_aftersale(self, event: AfterSaleChanged) -> None:
+        data = event.data
+        if event.action == "decided":
+            decision = data.get("decision") or {}
+            self.aftersale_decisions.labels(str(data.get("type", "?")), str(decision.get("action", "?")),
+                                            str(decision.get("rule", "?"))[:100]).inc()
+        elif event.action == "refunded":
+            self.aftersale_refunds.labels(str(data.get("channel", "?")), str(data.get("via", "?"))).inc()
+            self.aftersale_refunded_minor.labels(str(data.get("currency", "?"))).inc(int(data.get("amount") or 0))
+        elif event.action == "escalated":
+            self.aftersale_escalations.labels(str(data.get("level", "?"))).inc()

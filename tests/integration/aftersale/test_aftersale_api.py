@@ -57,6 +57,10 @@ def test_unshipped_refund_only_is_auto_approved_cancels_the_order_and_posts_a_vo
     assert {"refund_only", "own-site", "auto-approved"} <= set(voucher["tags"])
     assert run_refunds(relay) == 0  # nothing left to send: no second refund
     assert ok(api.get("/api/v1/finance/tie-out"))["ties_out"] is True
+    metrics = api.get("/metrics").text
+    assert 'orderhub_aftersale_decisions_total{action="auto_approve",rule="unshipped_auto",type="refund_only"} 1.0' \
+        in metrics
+    assert 'orderhub_aftersale_refunds_total{channel="own_site",via="gateway"} 1.0' in metrics
     timeline = ok(api.get(f"/api/v1/orders/{created['id']}/timeline"))
     assert timeline["verified"] is True
     actions = [i["action"] for i in timeline["items"]]

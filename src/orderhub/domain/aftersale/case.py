@@ -233,7 +233,7 @@ class AfterSaleCase:
         offers the options, manual_review assigns the queue, reject rejects."""
         self.decision = decision
         self._record("decided", self.status, self.status, decision.reason, now,
-                     {"decision": decision.to_dict(), "by": by})
+                     {"decision": decision.to_dict(), "by": by, "type": self.type.value})
         if decision.action is PolicyAction.AUTO_APPROVE:
             self.approve(now=now, by=by)
         elif decision.action is PolicyAction.NEGOTIATE:
@@ -352,7 +352,8 @@ class AfterSaleCase:
         self.refund_ref = ref
         self.refunded_at = now
         self.refund_via = via
-        self._move(S.REFUNDED, "refunded", None, now, {"amount": amount, "ref": ref, "via": via})
+        self._move(S.REFUNDED, "refunded", None, now, {"amount": amount, "ref": ref, "via": via,
+                                                       "channel": self.channel, "currency": self.currency})
         return True
 
     def resolve(self, resolution: str, *, now: datetime) -> None:
