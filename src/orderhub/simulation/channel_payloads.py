@@ -9,7 +9,7 @@ pushed, and when.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -405,3 +405,192 @@ RENDERERS: dict[str, Renderer] = {
 }
 # Channels that report a delivered / completed order (Shopify and WooCommerce stop at fulfilled).
 DELIVERS = frozenset({"tiktok_shop", "taobao", "jd", "pinduoduo", "douyin", "own_site"})
+
+
+# ------------------------------------------------------------------------------- after-sale pushes
+# What each channel sends when a buyer asks for (or gets) a refund / return, in the shapes the
+# built-in specs' `aftersale:` sections read (docs/channels.md §10). Canonical type and state in,
+# the channel's own codes out.
+
+_TAOBAO_REFUND = {  # state -> (TMC topic, refund status)
+    "requested": ("taobao_refund_RefundCreated", "WAIT_SELLER_AGREE"),
+    "return_shipped": ("taobao_refund_RefundBuyerReturnGoods", "WAIT_SELLER_CONFIRM_GOODS"),
+    "refunded": ("taobao_refund_RefundSuccess", "SUCCESS"),
+    "cancelled": ("taobao_refund_RefundClosed", "CLOSED"),
+    "rejected": ("taobao_refund_RefundSellerRefuseAgreement", "SELLER_REFUSE_BUYER"),
+}
+_DOUYIN_AFTERSALE_STATE = {"requested": 6, "return_shipped": 11, "refunded": 12, "cancelled": 28, "rejected": 27}
+_DOUYIN_AFTERSALE_TYPE = {"return_refund": 0, "refund_only": 1, "exchange": 3, "price_protection": 6, "reship": 7}
+_PDD_AFTERSALE_STATE = {"requested": 2, "return_shipped": 3, "refunded": 10, "cancelled": 11, "rejected": 9}
+_PDD_AFTERSALE_TYPE = {"refund_only": 2, "return_refund": 3, "exchange": 4, "reship": 5}
+_TIKTOK_RETURN_STATE = {"requested": "RETURN_OR_REFUND_REQUEST_PENDING", "return_shipped": "BUYER_SHIPPED_ITEM",
+                        "refunded": "RETURN_OR_REFUND_REQUEST_COMPLETE", "cancelled": "RETURN_OR_REFUND_REQUEST_CANCEL",
+                        "rejected": "REFUND_OR_RETURN_REQUEST_REJECT"}
+_TIKTOK_RETURN_TYPE = {"refund_only": "REFUND", "return_refund": "RETURN_AND_REFUND", "exchange": "REPLACEMENT"}
+
+
+def _next_id(text: str) -> str:
+    # A sibling id (sub-order of an order): the next number, or the id itself when not numeric.
+    return str(int(text) + 1) if text.isdigit() else text
+
+
+def _shares(total: Decimal, parts: int) -> list[Decimal]:
+    # ``total`` split into ``parts`` cent amounts that add up exactly (remainder on the first).
+    cents = _fen(total)
+    base, rest = divmod(cents, parts)
+    return [Decimal(base + (rest if i == 0 else 0)) / 100 for i in range(parts)]
+
+
+def _native(table: dict[str, Any], value: str, channel: str, what: str) -> Any:
+    if value not in table:
+        raise ValueError(f"{channel} has no after-sale {what} for {value!r}; known: {', '.join(table)}")
+    return table[value]
+
+
+@dataclass(frozen=True, slots=True)
+class _Case:
+    """An after-sale push being rendered: the helper's arguments, checked and defaulted."""
+
+    refund_id: str
+    order_id: str
+    state: str
+    type: str
+    money: Decimal | None
+    reason: str
+    lines: Sequence[tuple[str, int]]
+    carrier: str | None
+    waybill: str | None
+    when: datetime
+    currency: str
+
+
+_JSON = {"content-type": "application/json"}
+
+
+def _taobao_refund(c: _Case) -> tuple[dict[str, Any], dict[str, str]]:
+    topic, status = _native(_TAOBAO_REFUND, c.state, "taobao", "state")
+    if c.type not in ("refund_only", "return_refund"):
+        raise ValueError("taobao refunds are refund_only or return_refund")
+    content: dict[str, Any] = {
+        "refund_id": c.refund_id, "tid": c.order_id, "oid": _next_id(c.order_id), "buyer_nick": "t**1",
+        "seller_nick": "西湖茶社旗舰店", "refund_phase": "onsale", "has_good_return": c.type == "return_refund",
+        "reason": c.reason, "status": status, "modified": _cn_time(c.when),
+    }
+    if c.money is not None:
+        content["refund_fee"] = _money(c.money)
+    if c.lines:
+        content.update(outer_sku_id=c.lines[0][0], num=c.lines[0][1])
+    if c.waybill:
+        content.update(company_name=c.carrier or "", sid=c.waybill)
+    return {"topic": topic, "content": content}, dict(_JSON)
+
+
+def _douyin_aftersale(c: _Case) -> tuple[dict[str, Any], dict[str, str]]:
+    data: dict[str, Any] = {
+        "aftersale_id": c.refund_id, "p_id": c.order_id, "s_id": _next_id(c.order_id), "shop_id": 12345678,
+        "aftersale_status": _native(_DOUYIN_AFTERSALE_STATE, c.state, "douyin", "state"),
+        "aftersale_type": _native(_DOUYIN_AFTERSALE_TYPE, c.type, "douyin", "type"),
+        "reason": c.reason, "reason_code": 7, "apply_time": _unix(c.when), "update_time": _unix(c.when),
+    }
+    if c.money is not None:
+        data["refund_amount"] = _fen(c.money)
+    if c.waybill:
+        data.update(logistics_company_name=c.carrier or "", logistics_code=c.waybill)
+    return {"tag": "200", "msg_id": f"{c.refund_id}:{_unix(c.when)}", "data": data}, dict(_JSON)
+
+
+def _pinduoduo_refund(c: _Case) -> tuple[dict[str, Any], dict[str, str]]:
+    if c.state == "return_shipped" and (c.type != "return_refund" or not c.waybill):
+        raise ValueError("a pinduoduo return_shipped case is a return_refund with a return_waybill")
+    refund: dict[str, Any] = {
+        "id": c.refund_id, "order_sn": c.order_id,
+        "after_sales_status": _native(_PDD_AFTERSALE_STATE, c.state, "pinduoduo", "state"),
+        "after_sales_type": _native(_PDD_AFTERSALE_TYPE, c.type, "pinduoduo", "type"),
+        "after_sale_reason": c.reason, "created_time": _cn_time(c.when), "updated_time": _cn_time(c.when),
+        "tracking_number": "",
+    }
+    if c.state == "requested" and c.type == "return_refund":
+        refund["after_sales_status"] = 3      # 退货退款, 待商家处理 (no return parcel yet)
+    if c.money is not None:
+        refund["refund_amount"] = _fen(c.money)
+    if c.waybill and c.state != "requested":
+        refund.update(shipping_name=c.carrier or "", tracking_number=c.waybill)
+    if c.lines:
+        refund.update(outer_id=c.lines[0][0], goods_number=c.lines[0][1])
+    kind = "pdd_refund_RefundCreated" if c.state == "requested" else "pdd_refund_RefundUpdated"
+    return {"type": kind, "refund": refund}, dict(_JSON)
+
+
+def _shopify_refund(c: _Case) -> tuple[dict[str, Any], dict[str, str]]:
+    if c.state != "refunded":
+        raise ValueError("a Shopify refunds/create webhook is always a done refund: state 'refunded'")
+    if c.type not in ("refund_only", "return_refund"):
+        raise ValueError("Shopify refunds are refund_only or return_refund")
+    restock = "return" if c.type == "return_refund" else "no_restock"
+    refund_no, order_no = int(c.refund_id), int(c.order_id)   # Shopify ids are numbers
+    shares = _shares(c.money, len(c.lines)) if c.money is not None and c.lines else [Decimal(0)] * len(c.lines)
+    items = [{"id": refund_no * 10 + i, "line_item_id": order_no * 10 + i, "quantity": qty,
+              "restock_type": restock, "location_id": None, "subtotal": _money(share), "total_tax": "0.00",
+              "line_item": {"id": order_no * 10 + i, "sku": sku, "quantity": qty}}
+             for i, ((sku, qty), share) in enumerate(zip(c.lines, shares, strict=True))]
+    transactions = [] if c.money is None else [
+        {"id": refund_no + 1, "order_id": order_no, "kind": "refund", "gateway": "shopify_payments",
+         "status": "success", "amount": _money(c.money), "currency": c.currency,
+         "created_at": _iso(c.when, NEW_YORK), "parent_id": order_no + 7}]
+    body: dict[str, Any] = {
+        "id": refund_no, "order_id": order_no, "created_at": _iso(c.when, NEW_YORK),
+        "processed_at": _iso(c.when, NEW_YORK), "note": c.reason, "restock": restock == "return", "user_id": None,
+        "admin_graphql_api_id": f"gid://shopify/Refund/{c.refund_id}", "refund_line_items": items,
+        "transactions": transactions, "order_adjustments": [],
+    }
+    return body, {**_JSON, "x-shopify-topic": "refunds/create",
+                  "x-shopify-shop-domain": "orderhub-demo.myshopify.com", "x-shopify-api-version": "2026-07"}
+
+
+def _tiktok_return(c: _Case) -> tuple[dict[str, Any], dict[str, str]]:
+    push = {"type": 12, "tts_notification_id": f"7327{c.refund_id[-12:]}", "shop_id": "7494726673780148744",
+            "timestamp": _unix(c.when) + 2,
+            "data": {"order_id": c.order_id, "return_role": "BUYER",
+                     "return_type": _native(_TIKTOK_RETURN_TYPE, c.type, "tiktok_shop", "type"),
+                     "return_status": _native(_TIKTOK_RETURN_STATE, c.state, "tiktok_shop", "state"),
+                     "return_id": c.refund_id, "create_time": _unix(c.when), "update_time": _unix(c.when)}}
+    return push, dict(_JSON)
+
+
+_AFTERSALE_RENDERERS: dict[str, Callable[[_Case], tuple[dict[str, Any], dict[str, str]]]] = {
+    "taobao": _taobao_refund, "douyin": _douyin_aftersale, "pinduoduo": _pinduoduo_refund,
+    "shopify": _shopify_refund, "tiktok_shop": _tiktok_return,
+}
+AFTERSALE_CHANNELS = tuple(_AFTERSALE_RENDERERS)
+
+
+def aftersale_payload(
+    channel: str, *, refund_id: str, order_external_id: str, state: str, amount: Decimal | str | None,
+    type: str = "refund_only", reason: str | None = None, lines: Sequence[tuple[str, int]] = (),
+    return_carrier: str | None = None, return_waybill: str | None = None, updated: datetime | None = None,
+    currency: str = "USD",
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """A realistic after-sale push of ``channel`` and its non-signature headers.
+
+    ``state`` is one of requested, return_shipped, refunded, cancelled, rejected (Shopify:
+    refunded only, a Shopify refund is already executed); ``type`` an after-sale type the
+    channel has; ``amount`` in major units (``Decimal("59.90")``), None for none;
+    ``lines`` (sku, quantity) pairs: Taobao and Pinduoduo refund one sub-order per case
+    (at most one line), Douyin and TikTok Shop pushes carry no items (ignored).
+    ``reason`` defaults to a typical buyer reason in the channel's language.
+    ``currency`` is used by Shopify only (the Chinese channels are CNY, TikTok gives no amount).
+    ``updated`` defaults to now (whole seconds); pass it for a stable dedup key.
+    Sign the body with ``orderhub.adapters.channels.signatures.sign``. ValueError for a
+    channel, type or state the channel can't express.
+    """
+    render = _AFTERSALE_RENDERERS.get(channel)
+    if render is None:
+        raise ValueError(f"no after-sale payload for channel {channel!r}; known: {', '.join(AFTERSALE_CHANNELS)}")
+    if channel in ("taobao", "pinduoduo") and len(lines) > 1:
+        raise ValueError(f"{channel} refunds one sub-order per case: give at most one line")
+    if reason is None:
+        reason = "Customer changed their mind" if channel in ("shopify", "tiktok_shop") else "不想要了"
+    return render(_Case(refund_id=refund_id, order_id=order_external_id, state=state, type=type,
+                        money=None if amount is None else Decimal(str(amount)), reason=reason, lines=tuple(lines),
+                        carrier=return_carrier, waybill=return_waybill,
+                        when=(updated or datetime.now(UTC)).replace(microsecond=0), currency=currency))

@@ -8,8 +8,12 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import delete, update
+from sqlalchemy.exc import DBAPIError
 
+from orderhub.adapters.db.aftersale_tables import finance_vouchers
 from orderhub.bootstrap import OrderHub
 from orderhub.domain.time import FixedClock
 from orderhub.workers.aftersale import RefundRelay
@@ -80,15 +84,14 @@ def test_partial_and_line_level_refunds_never_exceed_what_was_paid(api: TestClie
     assert line["lines"] == [{"line_no": 1, "sku": "TEA-001", "quantity": 1,
                               "amount": {"amount": 5990, "currency": "CNY"}}]
     # 149.80 paid, 50.00 + 59.90 claimed: 39.90 left.
-    too_much = problem(api.post(CASES, json={"order_id": created["id"], "type": "refund_only", "reason": "not_as_described",
-                                             "amount": "39.91"}), 422, "refund_exceeds_remaining")
+    base = {"order_id": created["id"], "type": "refund_only", "reason": "not_as_described"}
+    too_much = problem(api.post(CASES, json={**base, "amount": "39.91"}), 422, "refund_exceeds_remaining")
     assert too_much["remaining"] == 3990 and too_much["field"] == "amount"
-    over_line = problem(api.post(CASES, json={"order_id": created["id"], "type": "refund_only", "reason": "not_as_described",
-                                              "lines": [{"sku": "TEA-002", "quantity": 2}]}), 422, "invalid_aftersale")
+    over_line = problem(api.post(CASES, json={**base, "lines": [{"sku": "TEA-002", "quantity": 2}]}), 422,
+                        "invalid_aftersale")
     assert over_line["field"] == "lines[0].quantity"
-    not_on_order = problem(api.post(CASES, json={"order_id": created["id"], "type": "refund_only",
-                                                 "reason": "not_as_described", "lines": [{"sku": "NOPE", "quantity": 1}]}),
-                           422, "invalid_aftersale")
+    not_on_order = problem(api.post(CASES, json={**base, "lines": [{"sku": "NOPE", "quantity": 1}]}), 422,
+                           "invalid_aftersale")
     assert not_on_order["field"] == "lines[0].sku"
     rest = open_case(api, created["id"], reason="not_as_described")  # no amount: what is left
     assert rest["amount"]["amount"] == 3990
@@ -227,3 +230,14 @@ def test_vouchers_export_as_csv_and_tie_out_to_the_cases(api: TestClient, relay:
                                   "case_count": 3, "difference": {"amount": 0, "currency": "CNY"}}]
     tagged = ok(api.get("/api/v1/finance/vouchers", params={"tag": "manual-approved"}))["items"]
     assert len(tagged) == 3
+
+
+def test_the_voucher_ledger_is_append_only_in_the_database(api: TestClient, hub: OrderHub,
+                                                           relay: RefundRelay) -> None:
+    created = order(api, "WEB-L1", stage="shipped")
+    act(api, open_case(api, created["id"], reason="not_as_described", amount="5.00")["id"], "approve")
+    run_refunds(relay)
+    for statement in (update(finance_vouchers).values(amount_minor=1), delete(finance_vouchers)):
+        with hub.engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
+            conn.execute(statement)
+    assert len(ok(api.get("/api/v1/finance/vouchers"))["items"]) == 1

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from orderhub.domain.channels.model import Ignored, Mapped, MappedLine, MappedOrder, MappedStatus
+from orderhub.adapters.channels.aftersale_mapping import aftersale_to_dict
+from orderhub.domain.channels.model import Ignored, Mapped, MappedAfterSale, MappedLine, MappedOrder, MappedStatus
 from orderhub.domain.orders.model import Address
 
 
@@ -69,7 +70,9 @@ def status_to_dict(status: MappedStatus) -> dict[str, Any]:
 
 
 def mapped_to_dict(mapped: Mapped) -> dict[str, Any]:
-    """``{"kind": ..., "order"|"status"|"reason": ...}`` for any mapped message."""
+    """``{"kind": ..., "order"|"status"|"aftersale"|"reason": ...}`` for any mapped message."""
+    if isinstance(mapped, MappedAfterSale):
+        return {"kind": "aftersale", "aftersale": aftersale_to_dict(mapped)}
     if isinstance(mapped, MappedOrder):
         return {"kind": "order", "order": order_to_dict(mapped)}
     if isinstance(mapped, MappedStatus):

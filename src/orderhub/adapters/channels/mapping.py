@@ -8,7 +8,8 @@ A :class:`ChannelSpec` does three things for the gateway:
 
 * :meth:`ChannelSpec.parse_body` — raw bytes to a payload (JSON, or a form-encoded ping);
 * :meth:`ChannelSpec.identify` — the cheap dedup key (external id, event version, kind);
-* :meth:`ChannelSpec.map` — the full canonical :data:`~orderhub.domain.channels.model.Mapped`.
+* :meth:`ChannelSpec.map` — the full canonical :data:`~orderhub.domain.channels.model.Mapped`
+  (an order, a status notification, an after-sale case or Ignored).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl
 
 import yaml
 
+from orderhub.adapters.channels.aftersale_mapping import AfterSaleMapper
 from orderhub.adapters.channels.order_mapping import OrderMapper, StatusMapper
 from orderhub.adapters.channels.paths import compile_path, read
 from orderhub.adapters.channels.signatures import SCHEMES
@@ -37,7 +39,7 @@ from orderhub.domain.channels.model import Ignored, Mapped, MessageKey
 from orderhub.domain.errors import DomainError, MappingFailed, UnreadableMessage
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "specs"
-KINDS = ("order", "status", "ignore")
+KINDS = ("order", "status", "aftersale", "ignore")
 
 __all__ = ["BUILTIN_DIR", "ChannelSpec", "InvalidChannelSpec", "SpecRegistry", "UnknownChannel", "load_registry"]
 
@@ -76,7 +78,8 @@ class ChannelSpec:
     """One channel's compiled mapping spec (see docs/channels.md)."""
 
     _TOP = frozenset({"channel", "display_name", "description", "timezone", "signature", "signature_header",
-                      "body", "money_unit", "poll", "messages", "order", "status_message", "notes"})
+                      "body", "money_unit", "poll", "messages", "order", "status_message", "aftersale",
+                      "notes"})
 
     def __init__(self, channel: str, raw: Any, *, source: str = "<spec>") -> None:
         try:
@@ -125,6 +128,11 @@ class ChannelSpec:
             self._status = StatusMapper(raw["status_message"], "status_message", money_unit=money_unit)
         elif "status" in kinds:
             raise InvalidChannelSpec("status_message: required because messages has a 'status' kind")
+        self._aftersale: AfterSaleMapper | None = None
+        if "aftersale" in raw:
+            self._aftersale = AfterSaleMapper(raw["aftersale"], "aftersale", money_unit=money_unit)
+        elif "aftersale" in kinds:
+            raise InvalidChannelSpec("aftersale: required because messages has an 'aftersale' kind")
 
     def __repr__(self) -> str:
         return f"ChannelSpec({self.channel!r}, source={self.source!r})"
@@ -167,13 +175,15 @@ class ChannelSpec:
         if message.kind == "ignore":
             digest = content_hash(payload)
             return MessageKey(external_id=f"ignored-{digest[7:]}", event_version=digest, kind="ignore")
-        mapper = self._order if message.kind == "order" else self._status
+        mapper: OrderMapper | StatusMapper | AfterSaleMapper | None = (
+            self._order if message.kind == "order" else self._aftersale if message.kind == "aftersale"
+            else self._status)
         assert mapper is not None  # guaranteed at compile time
         external_id, version = mapper.key(ctx, obj, message.root_label)
         return MessageKey(external_id=external_id, event_version=version, kind=message.kind)
 
     def map(self, payload: Any, headers: Mapping[str, str], *, timezone: str | None = None) -> Mapped:
-        """Map a message to a canonical order, status or Ignored; MappingFailed names the payload field."""
+        """Map a message to a canonical order, status, after-sale or Ignored; MappingFailed names the field."""
         zone = self._zone if timezone is None else load_zone_for_shop(timezone)
         ctx = Ctx(headers, zone)
         message, obj = self._select(payload, ctx)
@@ -182,6 +192,9 @@ class ChannelSpec:
         if message.kind == "status":
             assert self._status is not None
             return self._status.map(ctx, obj, message.root_label)
+        if message.kind == "aftersale":
+            assert self._aftersale is not None
+            return self._aftersale.map(ctx, obj, message.root_label)
         return self._order.map(ctx, obj, message.root_label)
 
 

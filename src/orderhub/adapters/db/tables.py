@@ -97,6 +97,9 @@ orders = Table(
     Index(None, "tenant_id", "created_at", "id"),
     Index(None, "tenant_id", "status", "created_at"),
     Index(None, "status", "delivered_at"),               # completing delivered orders after the window
+    # Statement matching: an order number found in a memo (any channel), payments by date.
+    Index(None, "tenant_id", "external_id"),
+    Index(None, "tenant_id", "paid_at"),
 )
 
 order_lines = Table(

@@ -35,7 +35,7 @@ class MessageKey:
 
     external_id: str
     event_version: str
-    kind: str = "order"            # order | status | ignore
+    kind: str = "order"            # order | status | aftersale | ignore
 
 
 @dataclass(frozen=True, slots=True)

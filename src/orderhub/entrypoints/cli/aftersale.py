@@ -156,8 +156,10 @@ def aftersales_act(case_id: str, action: str,
         console.print(f"{view['id']}: {view['status']}")
 
 
-def vouchers_command(tag: str | None, as_csv: bool, tenant: str | None, as_json: bool) -> None:
-    """``orderhub finance vouchers``: the ledger as a table, JSON or CSV (to stdout)."""
+def vouchers_command(tag: Annotated[str | None, typer.Option(help="Only vouchers with this tag.")] = None,
+                     as_csv: Annotated[bool, typer.Option("--csv", help="Write the ledger as CSV.")] = False,
+                     tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """The voucher ledger (append-only) as a table, JSON or CSV on stdout."""
     with _session("finance vouchers") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         if as_csv:
@@ -177,8 +179,8 @@ def vouchers_command(tag: str | None, as_csv: bool, tenant: str | None, as_json:
     console.print(table)
 
 
-def tie_out_command(tenant: str | None, as_json: bool) -> None:
-    """``orderhub finance tie-out``: voucher totals against refunded cases; exit 1 when they differ."""
+def tie_out_command(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """Voucher totals against the refunded cases per currency; exit 1 when they don't tie out."""
     with _session("finance tie-out") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         result = hub.queries.ledger_tie_out(tenant_id)

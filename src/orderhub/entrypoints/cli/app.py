@@ -14,7 +14,7 @@ from orderhub.bootstrap import bootstrap
 from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.access import Role
-from orderhub.entrypoints.cli.aftersale import aftersales_app
+from orderhub.entrypoints.cli.aftersale import aftersales_app, tie_out_command, vouchers_command
 from orderhub.entrypoints.cli.channels import channels_app, import_file, inbox_app, shops_app
 from orderhub.entrypoints.cli.context import (
     JsonOpt,
@@ -26,6 +26,7 @@ from orderhub.entrypoints.cli.context import (
     print_json,
     resolve_tenant,
 )
+from orderhub.entrypoints.cli.finance import finance_app
 from orderhub.entrypoints.cli.fulfillment import (
     carriers_app,
     devices_app,
@@ -65,6 +66,9 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(operators_app, name="operators")
 app.add_typer(tracking_app, name="tracking")
 app.add_typer(aftersales_app, name="aftersales")
+finance_app.command("vouchers")(vouchers_command)
+finance_app.command("tie-out")(tie_out_command)
+app.add_typer(finance_app, name="finance")
 app.command("import")(import_file)
 
 def _show_key(issued: IssuedKey, as_json: bool, *, heading: str) -> None:

@@ -122,7 +122,28 @@ _STATUS_ZH = {"pending_payment": "待付款", "paid": "已付款", "on_hold": "�
               # Shipment statuses (the ones orders don't share).
               "created": "已创建", "waybill_issued": "已出单", "picking": "拣货中", "picked": "已拣货",
               "packed": "已打包", "handed_over": "已交接", "in_transit": "运输中", "out_for_delivery": "派送中",
-              "exception": "异常", "returning": "退回中", "returned": "已退回"}
+              "exception": "异常", "returning": "退回中", "returned": "已退回",
+              # After-sale case statuses.
+              "requested": "待处理", "negotiating": "协商中", "approved": "已同意", "awaiting_return": "待退货",
+              "return_received": "已收到退货", "refunding": "退款中", "refunded": "已退款", "resolved": "已解决",
+              "rejected": "已拒绝"}
+
+_CASE_TYPES = {"refund_only": "refund only · 仅退款", "return_refund": "return and refund · 退货退款",
+               "exchange": "exchange · 换货", "reship": "reship · 补发", "price_protection": "price protection · 保价"}
+
+
+def case_type_label(case_type: str | None) -> str:
+    """An after-sale case type as merchants know it: ``refund_only`` → ``refund only · 仅退款``."""
+    if not case_type:
+        return "—"
+    return _CASE_TYPES.get(case_type, case_type.replace("_", " "))
+
+
+def sla_label(level: str | None) -> str:
+    """A case's SLA level for its badge: ``none`` is on time, the others are their colour."""
+    if not level or level == "none":
+        return "on time"
+    return level
 
 
 def stall_label(level: int | None) -> str:
@@ -152,7 +173,7 @@ def build_environment() -> Environment:
     env.filters.update({"money": format_money, "when": format_time, "iso": iso_time, "percent": format_percent,
                         "pretty_json": pretty_json, "pretty_body": pretty_body, "safe_headers": safe_headers,
                         "status_label": status_label, "stall_label": stall_label,
-                        "subject_link": subject_link})
+                        "subject_link": subject_link, "case_type": case_type_label, "sla_label": sla_label})
     return env
 
 

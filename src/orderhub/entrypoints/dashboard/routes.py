@@ -1,6 +1,7 @@
 """The dashboard's pages: the order list, one order (lines, shipments, timeline, raw channel
-payloads), one shipment (lines, scans, carrier events), open alerts, warehouse devices and
-channel health. Thin like every entrypoint: read the query side, render a template."""
+payloads), one shipment (lines, scans, carrier events), open alerts, warehouse devices,
+channel health, and the after-sale case queue and one case. Thin like every entrypoint:
+read the query side, render a template. Read-only: the only forms sign in and out."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi.responses import RedirectResponse
 
 from orderhub.adapters.db.tenancy import ApiKeyRecord
 from orderhub.bootstrap import OrderHub
+from orderhub.domain.aftersale.states import AfterSaleStatus, SlaLevel
 from orderhub.domain.orders.states import OrderStatus
 from orderhub.entrypoints.dashboard.auth import (
     COOKIE_NAME,
@@ -28,7 +30,7 @@ from orderhub.entrypoints.dashboard.auth import (
     set_key_cookie,
 )
 from orderhub.entrypoints.dashboard.render import Renderer
-from orderhub.service_layer.errors import InvalidInput, OrderNotFound, ShipmentNotFound
+from orderhub.service_layer.errors import AfterSaleNotFound, InvalidInput, OrderNotFound, ShipmentNotFound
 from orderhub.service_layer.queries import MAX_PAGE, OrderFilter
 
 PAGE_SIZE = 50
@@ -37,6 +39,7 @@ PAGE_SIZE = 50
 MAX_MESSAGES_SHOWN = 50
 MAX_FILTER_LENGTH = 200
 MAX_ALERTS_SHOWN = 200
+MAX_CASES_SHOWN = 200
 
 
 class DashboardQueries(Protocol):
@@ -76,6 +79,18 @@ class DashboardQueries(Protocol):
 
     def devices(self, tenant_id: str) -> dict[str, Any]:
         """Devices (last heartbeat and sync, refused items), locked operators, sightings."""
+
+    def aftersale_queue(self, tenant_id: str, *, status: str | None = None, queue: str | None = None,
+                        sla: str | None = None, include_closed: bool = False, order_id: str | None = None,
+                        limit: int = 100) -> list[dict[str, Any]]:
+        """After-sale cases, most urgent first (red, orange, yellow, then nearest deadline)."""
+
+    def aftersale_counts(self, tenant_id: str) -> dict[str, Any]:
+        """Open cases: ``{"open": n, "by_status": {...}, "by_sla": {...}}``."""
+
+    def aftersale(self, tenant_id: str, case_id: str) -> dict[str, Any]:
+        """One case with its order, vouchers and timeline; AfterSaleNotFound for unknown ids
+        and other tenants' cases."""
 
 
 class BadFilter(Exception):
@@ -130,6 +145,8 @@ def build_router(queries: DashboardQueries) -> APIRouter:
     router.add_api_route("/alerts", pages.alerts_page, methods=["GET"])
     router.add_api_route("/devices", pages.devices_page, methods=["GET"])
     router.add_api_route("/channels", pages.channels_page, methods=["GET"])
+    router.add_api_route("/aftersales", pages.aftersales_list, methods=["GET"])
+    router.add_api_route("/aftersales/{case_id}", pages.aftersale_page, methods=["GET"])
     return router
 
 
@@ -283,3 +300,46 @@ class _Pages:
             return viewer
         health = self._queries.channel_health(viewer.tenant_id)
         return self._page(request, "channels.html", viewer, title="Channel health", health=health)
+
+    def aftersales_list(self, request: Request) -> Response:
+        """The after-sale queue, most urgent first, with the open counts by SLA colour and
+        filters by status, queue and SLA level (closed cases on request)."""
+        viewer = self._viewer(request)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        filters: dict[str, str | None] = {"status": None, "queue": None, "sla": None}
+        include_closed = request.query_params.get("include_closed", "") not in ("", "0")
+        error: str | None = None
+        cases: list[dict[str, Any]] = []
+        try:
+            for name in filters:
+                filters[name] = _text_param(request, name)
+            if filters["sla"] is not None and filters["sla"] not in {s.value for s in SlaLevel}:
+                raise BadFilter(f"The SLA level must be one of {', '.join(s.value for s in SlaLevel)}.")
+            cases = self._queries.aftersale_queue(viewer.tenant_id, status=filters["status"], queue=filters["queue"],
+                                                  sla=filters["sla"], include_closed=include_closed,
+                                                  limit=MAX_CASES_SHOWN)
+        except BadFilter as exc:
+            error = str(exc)
+        except InvalidInput:
+            error = f"The status must be one of {', '.join(s.value for s in AfterSaleStatus)}."
+        counts = self._queries.aftersale_counts(viewer.tenant_id)
+        return self._page(request, "aftersales.html", viewer, status_code=400 if error else 200,
+                          title="After-sale", cases=cases, counts=counts, filters=filters,
+                          include_closed=include_closed, statuses=[s.value for s in AfterSaleStatus],
+                          sla_levels=[s.value for s in SlaLevel], error=error, limit=MAX_CASES_SHOWN,
+                          filtered=any(filters.values()) or include_closed)
+
+    def aftersale_page(self, request: Request, case_id: str) -> Response:
+        """One case: summary, the policy's decision and the rule that fired, lines, return
+        parcel, refund, vouchers, SLA deadlines, timeline and the actions its status allows."""
+        viewer = self._viewer(request)
+        if not isinstance(viewer, Viewer):
+            return viewer
+        if not _plausible_id(case_id):
+            return self._not_found(request, viewer, "That after-sale case")
+        try:
+            case = self._queries.aftersale(viewer.tenant_id, case_id)
+        except AfterSaleNotFound:
+            return self._not_found(request, viewer, f"After-sale case {case_id}")
+        return self._page(request, "aftersale.html", viewer, title=f"After-sale case {case['id']}", case=case)

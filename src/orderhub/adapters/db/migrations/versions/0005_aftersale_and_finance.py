@@ -151,6 +151,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('tenant_id', 'warehouse_id', 'sku', name=op.f('pk_damaged_stock'))
     )
     # ### end Alembic commands ###
+    op.create_index(op.f('ix_orders_tenant_id_external_id'), 'orders', ['tenant_id', 'external_id'], unique=False)
+    op.create_index(op.f('ix_orders_tenant_id_paid_at'), 'orders', ['tenant_id', 'paid_at'], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_GUARD)
     else:
@@ -159,6 +161,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_orders_tenant_id_paid_at'), table_name='orders')
+    op.drop_index(op.f('ix_orders_tenant_id_external_id'), table_name='orders')
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER IF EXISTS finance_vouchers_no_update ON finance_vouchers")
         op.execute("DROP FUNCTION IF EXISTS finance_vouchers_append_only()")
