@@ -34,6 +34,7 @@ from orderhub.domain.aftersale.amounts import Committed, LineRequest, PaidLine, 
 from orderhub.domain.aftersale.case import AfterSaleCase, Decision
 from orderhub.domain.aftersale.states import (
     COMMITTED,
+    REPLACEMENT_TAG,
     AfterSaleStatus,
     AfterSaleType,
     PolicyAction,
@@ -41,16 +42,19 @@ from orderhub.domain.aftersale.states import (
 from orderhub.domain.errors import InvalidAfterSale
 from orderhub.domain.finance.vouchers import refund_voucher
 from orderhub.domain.inventory.stock import Movement, MovementKind
-from orderhub.domain.orders.model import ApplyOutcome, Order, OrderEvent
+from orderhub.domain.money import Money
+from orderhub.domain.orders.model import ApplyOutcome, Order, OrderEvent, OrderLine
 from orderhub.domain.orders.states import OrderEventType, OrderStatus, PaymentStatus
 from orderhub.domain.rules import RuleInvalid
 from orderhub.service_layer.errors import InvalidInput
-from orderhub.service_layer.inventory import OrderState, after_order_change
+from orderhub.service_layer.inventory import OrderState, after_order_change, reserve_for_order
+from orderhub.service_layer.inventory_policy import load_policy
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 log = structlog.get_logger(__name__)
 
 AFTERSALE_REFUND = "aftersale_refund"
+
 REFUND_TOPIC = "aftersale.refund"
 # Orders not handed to a carrier yet: an approved refund of everything left cancels them.
 UNSHIPPED = frozenset({OrderStatus.PENDING_PAYMENT, OrderStatus.PAID, OrderStatus.ON_HOLD,
@@ -298,3 +302,30 @@ def receive_return(uow: SqlAlchemyUnitOfWork, case: AfterSaleCase, raw: object, 
                                       order_id=case.order_id))
     uow.inventory.add_movements(case.tenant_id, movements, actor=actor, now=now)
     return received
+
+
+def send_replacement(uow: SqlAlchemyUnitOfWork, case: AfterSaleCase, *, now: datetime) -> Order:
+    """Create the replacement of an exchange or reship case: a zero-priced paid order
+    (``RPL-<case id>``, tagged ``replacement`` and ``case:<id>``) with the case's lines, to
+    the original buyer and address, on the original channel and shop. It reserves stock and
+    ships through fulfillment like any order; its tracking number isn't written back to the
+    channel, which has no such order. The case is then resolved."""
+    original = uow.orders.get(case.tenant_id, case.order_id)
+    if original is None:
+        raise InvalidAfterSale(f"order {case.order_id} no longer exists: nothing to replace", field="order_id")
+    zero = Money(0, original.currency)
+    titles = {ln.line_no: ln.title for ln in original.lines}
+    lines = [OrderLine.build(i + 1, sku=cl.sku, title=titles.get(cl.line_no), quantity=cl.quantity, unit_price=zero,
+                             discount=zero, tax=zero, currency=original.currency)
+             for i, cl in enumerate(case.lines)]
+    replacement = Order.create(
+        tenant_id=case.tenant_id, channel=original.channel, shop=original.shop, external_id=f"RPL-{case.id}",
+        currency=original.currency, status=OrderStatus.PAID, lines=lines, shipping_fee=zero, discount=zero,
+        buyer=original.buyer, shipping_address=original.shipping_address,
+        tags=(REPLACEMENT_TAG, f"case:{case.id}"), placed_at=now, paid_at=now, now=now,
+        channel_status="replacement")
+    reserve_for_order(uow, replacement, policy=load_policy(uow, case.tenant_id), now=now)
+    uow.orders.add(replacement)
+    case.resolve(f"replacement order {replacement.external_id} created", now=now,
+                 replacement_order_id=replacement.id)
+    return replacement

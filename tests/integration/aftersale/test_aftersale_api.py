@@ -241,3 +241,29 @@ def test_the_voucher_ledger_is_append_only_in_the_database(api: TestClient, hub:
         with hub.engine.connect() as conn, pytest.raises(DBAPIError, match="append-only"):
             conn.execute(statement)
     assert len(ok(api.get("/api/v1/finance/vouchers"))["items"]) == 1
+
+
+def test_exchange_and_reship_send_a_zero_priced_replacement_through_fulfillment(api: TestClient) -> None:
+    stock(api)
+    created = order(api, "WEB-X1", stage="delivered")
+    exchange = open_case(api, created["id"], "exchange", reason="wrong_size", lines=[{"sku": "TEA-001", "quantity": 1}])
+    assert exchange["amount"]["amount"] == 0
+    act(api, exchange["id"], "approve")
+    received = act(api, exchange["id"], "receive_return", warehouse="HZ1",
+                   received=[{"sku": "TEA-001", "quantity": 1, "condition": "sellable"}])
+    assert (received["status"], received["allowed_actions"]) == ("return_received", ["send_replacement"])
+    resolved = act(api, exchange["id"], "send_replacement")
+    assert resolved["status"] == "resolved" and resolved["refunded"]["amount"] == 0
+    [replacement] = [o for o in ok(api.get("/api/v1/orders", params={"q": f"RPL-{exchange['id']}"}))["items"]]
+    detail = ok(api.get(f"/api/v1/orders/{replacement['id']}"))
+    assert (detail["status"], detail["total"]["amount"]) == ("paid", 0)
+    assert {"replacement", f"case:{exchange['id']}"} <= set(detail["tags"])
+    assert [(r["sku"], r["quantity"], r["status"]) for r in detail["reservations"]] == [("TEA-001", 1, "active")]
+    reship = open_case(api, created["id"], "reship", reason="missing_item", lines=[{"sku": "TEA-001", "quantity": 1}])
+    approved = act(api, reship["id"], "approve")
+    assert approved["status"] == "approved" and approved["return_parcel"] is None
+    assert act(api, reship["id"], "send_replacement")["status"] == "resolved"
+    refund = open_case(api, created["id"], reason="not_as_described", amount="1.00")
+    act(api, refund["id"], "approve")
+    problem(api.post(f"{CASES}/{refund['id']}/actions", json={"action": "send_replacement"}), 409,
+            "action_not_allowed")

@@ -32,9 +32,9 @@ S = AfterSaleStatus
 ACTIONS: dict[AfterSaleStatus, tuple[str, ...]] = {
     S.REQUESTED: ("approve", "reject", "negotiate", "cancel", "assign"),
     S.NEGOTIATING: ("choose", "approve", "reject", "cancel"),
-    S.APPROVED: ("cancel",),
+    S.APPROVED: ("send_replacement", "cancel"),
     S.AWAITING_RETURN: ("return_shipped", "receive_return", "cancel"),
-    S.RETURN_RECEIVED: (),
+    S.RETURN_RECEIVED: ("send_replacement",),
     S.REFUNDING: ("retry_refund",),
     S.REFUNDED: (),
     S.RESOLVED: (),
@@ -216,12 +216,16 @@ class AfterSaleCase:
         return self.status is S.REFUNDING
 
     def allowed_actions(self) -> tuple[str, ...]:
-        """The actions :meth:`check_action` accepts now."""
-        return ACTIONS[self.status]
+        """The actions :meth:`check_action` accepts now (a replacement only for an approved
+        reship or an exchange whose return came back)."""
+        actions = ACTIONS[self.status]
+        if "send_replacement" in actions and self.type not in (AfterSaleType.RESHIP, AfterSaleType.EXCHANGE):
+            actions = tuple(a for a in actions if a != "send_replacement")
+        return actions
 
     def check_action(self, action: str) -> None:
         """Raise :class:`ActionNotAllowed` when ``action`` doesn't fit the current status."""
-        allowed = ACTIONS[self.status]
+        allowed = self.allowed_actions()
         if action not in allowed:
             listed = ", ".join(allowed) or "none (the case is closed)"
             raise ActionNotAllowed(f"action {action!r} is not allowed on a case in status {self.status.value!r}; "
@@ -356,10 +360,11 @@ class AfterSaleCase:
                                                        "channel": self.channel, "currency": self.currency})
         return True
 
-    def resolve(self, resolution: str, *, now: datetime) -> None:
+    def resolve(self, resolution: str, *, now: datetime, replacement_order_id: str | None = None) -> None:
         """Close an approved case that moved no money (replacement sent, points granted)."""
         self.resolution = resolution[:500]
-        self._move(S.RESOLVED, "resolved", resolution[:500], now, {})
+        self._move(S.RESOLVED, "resolved", resolution[:500], now,
+                   {"replacement_order_id": replacement_order_id} if replacement_order_id else {})
 
     # ------------------------------------------------------------------ SLA
     def escalate(self, level: SlaLevel, *, now: datetime) -> bool:

@@ -15,6 +15,9 @@ from enum import StrEnum
 
 from orderhub.domain.errors import InvalidCaseTransition
 
+# Tag of the zero-priced orders that carry exchange and reship replacements through fulfillment.
+REPLACEMENT_TAG = "replacement"
+
 
 class AfterSaleType(StrEnum):
     """What the buyer asks for."""

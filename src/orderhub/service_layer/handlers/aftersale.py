@@ -37,6 +37,7 @@ from orderhub.service_layer.aftersale import (
     parse_type,
     queue_refund,
     receive_return,
+    send_replacement,
 )
 from orderhub.service_layer.errors import (
     AfterSaleNotFound,
@@ -202,6 +203,11 @@ def _receive_return(uow: SqlAlchemyUnitOfWork, case: AfterSaleCase, params: dict
     now = uow.clock.now()
     received = receive_return(uow, case, params.get("received"), warehouse_code=warehouse, actor=by, now=now)
     case.receive_return(received, warehouse=warehouse, now=now, by=by)
+
+
+@_action("send_replacement")
+def _send_replacement(uow: SqlAlchemyUnitOfWork, case: AfterSaleCase, params: dict[str, Any], by: str) -> None:
+    send_replacement(uow, case, now=uow.clock.now())
 
 
 @_action("retry_refund")

@@ -23,6 +23,7 @@ from orderhub.adapters.db.errors import DuplicateKeyError, StaleVersionError
 from orderhub.adapters.db.fulfillment import CarrierAccountRow
 from orderhub.adapters.db.outbox import OutboxMessage
 from orderhub.domain import ids
+from orderhub.domain.aftersale.states import REPLACEMENT_TAG
 from orderhub.domain.commands import (
     AddCarrierAccount,
     CheckStalls,
@@ -266,7 +267,8 @@ def _after_scan(uow: SqlAlchemyUnitOfWork, shipment: Shipment, scan: Scan, flags
         loaded = order.version
         follow_shipments(uow, order, uow.shipments.for_order(shipment.tenant_id, order.id), now=now,
                          occurred_at=scan.occurred_at)
-        uow.outbox.add([writeback_message(order, shipment, now)], now=now)
+        if REPLACEMENT_TAG not in order.tags:  # a replacement parcel is ours: the channel has no such order
+            uow.outbox.add([writeback_message(order, shipment, now)], now=now)
         uow.orders.save(order, loaded_version=loaded)
 
 
