@@ -205,7 +205,7 @@ def matcher_figure(world: World) -> tuple[Row, Row, Counter[str]]:
     started = time.perf_counter()
     for line in parsed.lines:
         result = matcher.match(line)
-        outcomes[result.rule or result.status] += 1
+        outcomes[f"matched by {result.rule}" if result.matched is not None else result.status] += 1
     matched = time.perf_counter() - started
     return (Row("memory", f"statement lines matched vs {len(world.refunds):,} refunds + "
                           f"{len(world.payments):,} orders", len(parsed.lines), matched),
