@@ -15,7 +15,6 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,7 +23,7 @@ import pytest
 from orderhub.adapters.channels.signatures import sign
 from orderhub.simulation.channel_payloads import RENDERERS, Line, Seed, aftersale_payload
 from orderhub.simulation.fake_channel import FakeChannel
-from tests.e2e.test_cli_and_server import Server, cli_env, run_json, start_server, stop_server
+from tests.e2e.test_cli_and_server import Server
 from tests.e2e.test_fulfillment_e2e import eventually, ok
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
@@ -37,19 +36,6 @@ TID = "2231958349221032771"
 def taobao() -> Iterator[FakeChannel]:
     with FakeChannel(app_secret=APP_SECRET) as fake:
         yield fake
-
-
-@pytest.fixture
-def world(db_url: str, tmp_path: Path) -> Iterator[tuple[Server, httpx.Client]]:
-    """``orderhub init`` and ``orderhub serve`` (workers on) on a fresh database of each engine."""
-    env = cli_env(tmp_path / "home", db_url)
-    key = run_json(env, "init", "--tenant", "tea-house", "--json")["api_key"]
-    server = start_server(env, tmp_path / "serve.log")
-    try:
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as api:
-            yield server, api
-    finally:
-        stop_server(server)
 
 
 def _push_taobao(server: Server, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:

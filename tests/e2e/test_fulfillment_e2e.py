@@ -12,7 +12,6 @@ import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -22,7 +21,7 @@ from orderhub.adapters.carriers.base import CarrierEvent
 from orderhub.adapters.carriers.push import ORDERHUB_SIGNATURE_HEADER, sign_orderhub_push
 from orderhub.adapters.channels.signatures import sign
 from orderhub.simulation.fake_carrier import FakeCarrier
-from tests.e2e.test_cli_and_server import Server, cli_env, run_json, start_server, stop_server
+from tests.e2e.test_cli_and_server import Server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e")]
 
@@ -38,19 +37,6 @@ T = TypeVar("T")
 def carrier() -> Iterator[FakeCarrier]:
     with FakeCarrier(api_key=CARRIER_KEY, seed=5) as fake:
         yield fake
-
-
-@pytest.fixture
-def world(db_url: str, tmp_path: Path) -> Iterator[tuple[Server, httpx.Client]]:
-    """``orderhub init`` and ``orderhub serve`` (workers on) on a fresh database of each engine."""
-    env = cli_env(tmp_path / "home", db_url)
-    key = run_json(env, "init", "--tenant", "tea-house", "--json")["api_key"]
-    server = start_server(env, tmp_path / "serve.log")
-    try:
-        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {key}"}, timeout=10) as api:
-            yield server, api
-    finally:
-        stop_server(server)
 
 
 def ok(response: httpx.Response, status: int = 200) -> Any:

@@ -10,7 +10,7 @@ alert (``orderhub outbox requeue`` or the case's ``retry_refund`` action sends i
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import httpx
@@ -22,9 +22,9 @@ from orderhub.adapters.db.outbox import ClaimedMessage
 from orderhub.domain import ids
 from orderhub.domain.commands import CheckAfterSaleSla, ConfirmRefund
 from orderhub.domain.errors import DomainError
-from orderhub.domain.time import Clock
 from orderhub.service_layer.aftersale import AFTERSALE_REFUND
 from orderhub.workers.outbox_relay import OutboxWorker, PermanentFailure
+from orderhub.workers.timers import CommandTimer
 
 if TYPE_CHECKING:
     from orderhub.bootstrap import OrderHub
@@ -101,22 +101,8 @@ class RefundRelay(OutboxWorker):
             uow.commit()
 
 
-class AfterSaleTimers:
+class AfterSaleTimers(CommandTimer):
     """The SLA escalation of open cases, at most every ``every``."""
 
-    name = "aftersale_timers"
-
     def __init__(self, hub: OrderHub, *, every: timedelta = timedelta(seconds=5)) -> None:
-        self._bus = hub.bus
-        self._clock: Clock = hub.clock
-        self._every = every
-        self._last: datetime | None = None
-
-    def run_once(self) -> int:
-        """Escalate due cases when the timer is due; returns how many rose a level."""
-        now = self._clock.now()
-        if self._last is not None and now - self._last < self._every:
-            return 0
-        self._last = now
-        raised: int = self._bus.handle(CheckAfterSaleSla())
-        return raised
+        super().__init__(hub, name="aftersale_timers", commands=(CheckAfterSaleSla,), every=every)

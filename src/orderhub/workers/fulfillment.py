@@ -6,7 +6,7 @@ delivered orders after the after-sale window).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import httpx
@@ -26,11 +26,11 @@ from orderhub.domain.commands import (
     ReceiveTrackingEvents,
     RecordWaybill,
 )
-from orderhub.domain.time import Clock
 from orderhub.service_layer.fulfillment import CARRIER_WAYBILL
 from orderhub.service_layer.fulfillment_rules import load_fulfillment_policy
 from orderhub.service_layer.shipments import CARRIER_CANCEL
 from orderhub.workers.outbox_relay import OutboxWorker, PermanentFailure, network_failure
+from orderhub.workers.timers import CommandTimer
 
 if TYPE_CHECKING:
     from orderhub.bootstrap import OrderHub
@@ -228,23 +228,8 @@ class TrackingPoller:
             uow.commit()
 
 
-class FulfilmentTimers:
+class FulfilmentTimers(CommandTimer):
     """Stall escalation and completing delivered orders, at most every ``every``."""
 
-    name = "fulfilment_timers"
-
     def __init__(self, hub: OrderHub, *, every: timedelta = timedelta(seconds=5)) -> None:
-        self._bus = hub.bus
-        self._clock: Clock = hub.clock
-        self._every = every
-        self._last: datetime | None = None
-
-    def run_once(self) -> int:
-        """Run both timers when due; returns how many shipments and orders they changed."""
-        now = self._clock.now()
-        if self._last is not None and now - self._last < self._every:
-            return 0
-        self._last = now
-        stalled: int = self._bus.handle(CheckStalls())
-        completed: int = self._bus.handle(CompleteDelivered())
-        return stalled + completed
+        super().__init__(hub, name="fulfilment_timers", commands=(CheckStalls, CompleteDelivered), every=every)

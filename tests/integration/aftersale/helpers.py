@@ -10,25 +10,12 @@ from fastapi.testclient import TestClient
 
 from orderhub.bootstrap import OrderHub
 from orderhub.workers.aftersale import RefundRelay
+from tests.integration.fulfillment.helpers import ok, problem
 from tests.integration.test_api_orders import order_body
 
 START = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)
 CASES = "/api/v1/aftersales"
-
-
-def ok(response: Any, status: int = 200) -> dict[str, Any]:
-    """The JSON body of ``response``, asserting its status."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    """The problem+json body of ``response``, asserting its status and ``code``."""
-    assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    assert body["code"] == code, body
-    return body
+__all__ = ["CASES", "START", "act", "ok", "open_case", "order", "outbox_rows", "problem", "run_refunds", "stock"]
 
 
 def stock(api: TestClient, skus: dict[str, int] | None = None) -> None:

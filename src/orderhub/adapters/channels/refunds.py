@@ -44,6 +44,8 @@ from orderhub.adapters.channels.writeback import (
     ChannelCredentials,
     ChannelRequest,
     WriteBackError,
+    excerpt,
+    json_or_none,
     judge,
     orderhub_sign,
     pdd_sign,
@@ -54,7 +56,6 @@ from orderhub.domain.money import Money, currency_exponent
 
 REFUND_CHANNELS: frozenset[str] = frozenset({"shopify", "own_site", "taobao", "pinduoduo"})
 SIMULATED_REF_PREFIX = "SIMPAY-RF-"
-ERROR_EXCERPT = 300
 # [unverified] Pinduoduo's "calls too frequent" error code; its other codes are taken as refusals.
 PDD_TRANSIENT_CODES = frozenset({"70031"})
 # Shopify's gateway when the order names none; real Shopify wants the parent transaction's gateway.
@@ -261,7 +262,7 @@ def read_refund_lookup(refund: RefundOrder, response: httpx.Response) -> RefundL
     failed = _http_failure(refund, response)
     if failed is not None:
         return RefundLookup(failed)
-    body = _json_or_none(response)
+    body = json_or_none(response)
     if refund.channel == "shopify":
         order = body.get("order") if isinstance(body, dict) else None
         if not isinstance(order, dict):
@@ -291,7 +292,7 @@ def read_refund_answer(refund: RefundOrder, response: httpx.Response) -> RefundA
     failed = _http_failure(refund, response)
     if failed is not None:
         return failed
-    body = _json_or_none(response)
+    body = json_or_none(response)
     body = body if isinstance(body, dict) else {}
     channel = refund.channel
     if channel == "shopify":
@@ -310,19 +311,20 @@ def read_refund_answer(refund: RefundOrder, response: httpx.Response) -> RefundA
     if channel == "taobao":
         agreed = body.get("rp_refunds_agree_response")
         if not isinstance(agreed, dict):
-            return RefundAnswer(None, _cut(f"taobao answered {json.dumps(body, ensure_ascii=False)}"), permanent=True)
+            return RefundAnswer(None, excerpt(f"taobao answered {json.dumps(body, ensure_ascii=False)}"),
+                                permanent=True)
         # [unverified] per-refund results may refuse ours while the call as a whole succeeded.
         results = (agreed.get("results") or {}).get("refund_mapping_result") or []
         mine = [r for r in results if isinstance(r, dict) and str(r.get("refund_id")) == refund.external_ref]
         if agreed.get("succ") is True and all(r.get("succ") is not False for r in mine):
             return RefundAnswer(str(refund.external_ref), None)
         message = next((r.get("message") for r in mine if r.get("succ") is False), None) or agreed.get("msg")
-        return RefundAnswer(None, _cut(f"taobao refused the refund: {message}"), permanent=True)
+        return RefundAnswer(None, excerpt(f"taobao refused the refund: {message}"), permanent=True)
     if channel == "pinduoduo":
         agreed = body.get("refund_agree_response")
         if isinstance(agreed, dict) and agreed.get("is_success") is True:
             return RefundAnswer(str(refund.external_ref), None)
-        return RefundAnswer(None, _cut(f"pinduoduo refused the refund: {json.dumps(body, ensure_ascii=False)}"),
+        return RefundAnswer(None, excerpt(f"pinduoduo refused the refund: {json.dumps(body, ensure_ascii=False)}"),
                             permanent=True)
     return RefundAnswer(None, f"channel {channel!r} has no refund call", permanent=True)
 
@@ -355,22 +357,22 @@ def _send(request: ChannelRequest, client: httpx.Client, timeout: float) -> http
         return request.send(client, timeout=timeout)
     except httpx.InvalidURL as exc:
         # settings.api_base_url is malformed: no retry fixes that.
-        return RefundAnswer(None, _cut(f"invalid api_base_url: {exc}"), permanent=True)
+        return RefundAnswer(None, excerpt(f"invalid api_base_url: {exc}"), permanent=True)
     except httpx.HTTPError as exc:
         # Timeouts and refused connections: the refund may or may not have happened, and the
         # retry's read (Shopify, Taobao) or idempotency key (own site) settles which.
-        return RefundAnswer(None, _cut(f"{type(exc).__name__}: {exc}"))
+        return RefundAnswer(None, excerpt(f"{type(exc).__name__}: {exc}"))
 
 
 def _http_failure(refund: RefundOrder, response: httpx.Response) -> RefundAnswer | None:
     """The write-back's rules for the HTTP status and TOP's in-body errors; Pinduoduo's in-body
     errors are judged here (permanent unless its rate limit), not by ``judge``."""
     if refund.channel == "pinduoduo":
-        body = _json_or_none(response)
+        body = json_or_none(response)
         error = body.get("error_response") if isinstance(body, dict) else None
         if response.is_success and isinstance(error, dict):
             code = str(error.get("error_code"))
-            return RefundAnswer(None, _cut(f"pinduoduo {code}: {error.get('error_msg')}"),
+            return RefundAnswer(None, excerpt(f"pinduoduo {code}: {error.get('error_msg')}"),
                                 permanent=code not in PDD_TRANSIENT_CODES)
         channel = ""  # judge() would retry every PDD error; with no channel it reads the HTTP status only
     else:
@@ -419,14 +421,3 @@ def _segment(value: str) -> str:
 
 def _dump(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _json_or_none(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _cut(text: str) -> str:
-    return text[:ERROR_EXCERPT]

@@ -313,7 +313,7 @@ def judge(channel: str, response: httpx.Response) -> Verdict:
     """Read the channel's answer to a write-back (or lookup): 429 and 5xx are retried, any
     other non-2xx is a refusal (permanent) with the channel's message; a 2xx carrying the
     channel's error object is judged per channel."""
-    body = _json_or_none(response)
+    body = json_or_none(response)
     if response.status_code == 429 or response.status_code >= 500:
         return Verdict(_http_text(response, body), permanent=False)
     if not response.is_success:
@@ -323,19 +323,19 @@ def judge(channel: str, response: httpx.Response) -> Verdict:
     if channel == "tiktok_shop" and body.get("code") not in (None, 0):
         # [unverified] TikTok answers rate limits with HTTP 429; a non-zero code on a 200 is
         # taken as a refusal of this request.
-        return Verdict(_cut(f"tiktok_shop code {body.get('code')}: {body.get('message')}"), permanent=True)
+        return Verdict(excerpt(f"tiktok_shop code {body.get('code')}: {body.get('message')}"), permanent=True)
     error = body.get("error_response")
     if channel == "taobao" and isinstance(error, dict):
         # TOP convention: isp.* sub-codes are platform-side (transient); code 7 is the call
         # limit; isv.* and the rest are the caller's fault.
         sub_code = str(error.get("sub_code") or "")
         transient = str(error.get("code")) == "7" or sub_code.startswith("isp.")
-        return Verdict(_cut(f"taobao {error.get('code')} {sub_code}: {error.get('sub_msg') or error.get('msg')}"),
+        return Verdict(excerpt(f"taobao {error.get('code')} {sub_code}: {error.get('sub_msg') or error.get('msg')}"),
                        permanent=not transient)
     if channel == "pinduoduo" and isinstance(error, dict):
         # PDD's error codes are not known to us [unverified]: every error is retried until
         # the attempts run out, so a throttled call is not lost.
-        return Verdict(_cut(f"pinduoduo {error.get('error_code')}: {error.get('error_msg')}"), permanent=False)
+        return Verdict(excerpt(f"pinduoduo {error.get('error_code')}: {error.get('error_msg')}"), permanent=False)
     return Verdict(None)
 
 
@@ -375,12 +375,14 @@ def _require(cred: ChannelCredentials, *names: str) -> None:
         raise WriteBackError(f"the shop lacks {', '.join(where)} needed for the write-back")
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def json_or_none(response: httpx.Response) -> Any:
+    """A channel's answer decoded as JSON, or None when it isn't JSON (write-back and refund calls)."""
     try:
         return response.json()
     except ValueError:
         return None
 
 
-def _cut(text: str) -> str:
+def excerpt(text: str) -> str:
+    """An error message cut to what an outbox row and an alert keep."""
     return text[:ERROR_EXCERPT]

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from orderhub.bootstrap import OrderHub
 from orderhub.domain import commands
-from orderhub.domain.errors import DomainError
 from orderhub.domain.money import Money
 from orderhub.entrypoints.cli.context import (
     JsonOpt,
@@ -23,28 +19,15 @@ from orderhub.entrypoints.cli.context import (
     cli_actor,
     console,
     fail,
-    open_hub,
     print_json,
     resolve_tenant,
+    session,
 )
 from orderhub.service_layer.aftersale_queries import case_view
-from orderhub.service_layer.errors import ServiceError
 
 aftersales_app = typer.Typer(help="After-sale cases: the queue, one case, actions.", no_args_is_help=True)
 
 SLA_STYLE = {"yellow": "yellow", "orange": "dark_orange", "red": "bold red"}
-
-
-@contextmanager
-def _session(name: str) -> Iterator[OrderHub]:
-    """The hub for one command; refusals become ``NAME: message`` with exit code 2."""
-    hub = open_hub()
-    try:
-        yield hub
-    except (ServiceError, DomainError) as exc:
-        fail(f"{name}: {exc.message}")
-    finally:
-        hub.close()
 
 
 def money_text(value: dict[str, Any]) -> str:
@@ -65,7 +48,7 @@ def aftersales_list(status: Annotated[str | None, typer.Option(help="Only this c
                     limit: Annotated[int, typer.Option(min=1, max=500)] = 100,
                     tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """The case queue, most urgent first (red, orange, yellow, then the nearest deadline)."""
-    with _session("aftersales list") as hub:
+    with session("aftersales list") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         items = hub.queries.aftersale_queue(tenant_id, status=status, queue=queue, sla=sla, include_closed=closed,
                                             limit=limit)
@@ -88,7 +71,7 @@ def aftersales_list(status: Annotated[str | None, typer.Option(help="Only this c
 @aftersales_app.command("show")
 def aftersales_show(case_id: str, tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """One case: decision and the rule that fired, lines, return parcel, refund, vouchers, timeline."""
-    with _session("aftersales show") as hub:
+    with session("aftersales show") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         case = hub.queries.aftersale(tenant_id, case_id)
     if as_json:
@@ -119,7 +102,7 @@ def aftersales_open(order_id: str, type_: Annotated[str, typer.Option("--type")]
                     amount: Annotated[str | None, typer.Option(help="Partial refund, e.g. 12.30.")] = None,
                     tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Open a case on ORDER_ID (the refund policy decides it at once)."""
-    with _session("aftersales open") as hub:
+    with session("aftersales open") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         result = hub.bus.handle(commands.RequestAfterSale(actor=cli_actor(tenant_id), order_id=order_id,
                                                           type=type_, reason=reason, amount=amount))
@@ -145,7 +128,7 @@ def aftersales_act(case_id: str, action: str,
         fail(f"aftersales act: --params is not JSON ({exc})")
     if not isinstance(fields, dict):
         fail("aftersales act: --params must be a JSON object")
-    with _session("aftersales act") as hub:
+    with session("aftersales act") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         result = hub.bus.handle(commands.ActOnAfterSale(actor=cli_actor(tenant_id), case_id=case_id, action=action,
                                                         params=fields))
@@ -160,7 +143,7 @@ def vouchers_command(tag: Annotated[str | None, typer.Option(help="Only vouchers
                      as_csv: Annotated[bool, typer.Option("--csv", help="Write the ledger as CSV.")] = False,
                      tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """The voucher ledger (append-only) as a table, JSON or CSV on stdout."""
-    with _session("finance vouchers") as hub:
+    with session("finance vouchers") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         if as_csv:
             for chunk in hub.queries.vouchers_csv(tenant_id, tag=tag):
@@ -181,7 +164,7 @@ def vouchers_command(tag: Annotated[str | None, typer.Option(help="Only vouchers
 
 def tie_out_command(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Voucher totals against the refunded cases per currency; exit 1 when they don't tie out."""
-    with _session("finance tie-out") as hub:
+    with session("finance tie-out") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         result = hub.queries.ledger_tie_out(tenant_id)
     if as_json:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +15,8 @@ from orderhub.adapters.db import migrate
 from orderhub.bootstrap import OrderHub, bootstrap
 from orderhub.config import Settings
 from orderhub.domain.commands import Actor
+from orderhub.domain.errors import DomainError
+from orderhub.service_layer.errors import ServiceError
 
 console = Console()
 err = Console(stderr=True)
@@ -67,3 +71,16 @@ def resolve_tenant(hub: OrderHub, name: str | None) -> tuple[str, str]:
 def cli_actor(tenant_id: str) -> Actor:
     """The actor recorded for CLI commands."""
     return Actor(tenant_id=tenant_id, actor="cli", source="cli")
+
+
+@contextmanager
+def session(name: str) -> Iterator[OrderHub]:
+    """The hub for one command; refusals (service or domain errors) become a one-line
+    ``NAME: message`` error with exit code 2."""
+    hub = open_hub()
+    try:
+        yield hub
+    except (ServiceError, DomainError) as exc:
+        fail(f"{name}: {exc.message}")
+    finally:
+        hub.close()

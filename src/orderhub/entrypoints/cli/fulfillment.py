@@ -5,8 +5,7 @@ read a query, print. Carrier keys and push secrets are written, never printed.""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -14,7 +13,6 @@ from rich.table import Table
 
 from orderhub.bootstrap import OrderHub
 from orderhub.domain import commands
-from orderhub.domain.errors import DomainError
 from orderhub.domain.fulfillment.states import ShipmentStatus
 from orderhub.domain.rules import RuleInvalid
 from orderhub.domain.tracking.codes import CodeBook, CodeMapping, CodeTable, parse_overrides
@@ -25,11 +23,10 @@ from orderhub.entrypoints.cli.context import (
     console,
     err,
     fail,
-    open_hub,
     print_json,
     resolve_tenant,
+    session,
 )
-from orderhub.service_layer.errors import ServiceError
 from orderhub.service_layer.fulfillment_rules import CARRIER_CODES
 from orderhub.service_layer.handlers.rules import current_rule_set
 
@@ -42,22 +39,9 @@ tracking_app = typer.Typer(help="Carrier tracking events.", no_args_is_help=True
 MAX_LIST = 500
 
 
-@contextmanager
-def _session(name: str) -> Iterator[OrderHub]:
-    """The hub for one command; refusals (service or domain errors) become a one-line
-    ``NAME: message`` error with exit code 2."""
-    hub = open_hub()
-    try:
-        yield hub
-    except (ServiceError, DomainError) as exc:
-        fail(f"{name}: {exc.message}")
-    finally:
-        hub.close()
-
-
 def _send(name: str, tenant: str | None, build: Callable[[str], object]) -> Any:
     """Resolve the tenant and send the command ``build(tenant_id)`` makes."""
-    with _session(name) as hub:
+    with session(name) as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         return hub.bus.handle(build(tenant_id))
 
@@ -98,7 +82,7 @@ def carriers_add(carrier: str,
 @carriers_app.command("list")
 def carriers_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """The tenant's carrier accounts (without their key or push secret)."""
-    with _session("carriers list") as hub:
+    with session("carriers list") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         rows = hub.queries.carrier_accounts(tenant_id)
     if as_json:
@@ -146,7 +130,7 @@ def carriers_codes(carrier: Annotated[str | None, typer.Argument(help="A carrier
                                       ] = None,
                    tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """The carrier code tables (code → milestone, sub-status, description), with the tenant's overrides."""
-    with _session("carriers codes") as hub:
+    with session("carriers codes") as hub:
         book = hub.code_books.base
         tables = [book.table(carrier.strip())] if carrier is not None else [book.table(c) for c in book.carriers()]
         name, version, overrides = _tenant_overrides(hub, book, tenant)
@@ -179,7 +163,7 @@ def shipments_list(order: Annotated[str | None, typer.Option("--order", help="On
     if status is not None and status not in {s.value for s in ShipmentStatus}:
         fail(f"shipments list: unknown status {status!r}; expected one of: "
              + ", ".join(s.value for s in ShipmentStatus))
-    with _session("shipments list") as hub:
+    with session("shipments list") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         rows = hub.queries.shipments(tenant_id, order_id=order, status=status, limit=limit)
     if as_json:
@@ -199,7 +183,7 @@ def shipments_list(order: Annotated[str | None, typer.Option("--order", help="On
 def shipments_show(shipment_id: Annotated[str, typer.Argument(metavar="ID", help="The shipment id.")],
                    tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """One shipment: lines (picked / verified), warehouse scans, refused scans and carrier events."""
-    with _session("shipments show") as hub:
+    with session("shipments show") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         s = hub.queries.shipment(tenant_id, shipment_id.strip())
     if as_json:
@@ -239,7 +223,7 @@ def shipments_show(shipment_id: Annotated[str, typer.Argument(metavar="ID", help
 @devices_app.command("list")
 def devices_list(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Handhelds (last heartbeat and sync, refused items) and locked operator accounts."""
-    with _session("devices list") as hub:
+    with session("devices list") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         data = hub.queries.devices(tenant_id)
     if as_json:
@@ -277,7 +261,7 @@ def operators_unlock(operator: str, tenant: TenantOpt = None, as_json: JsonOpt =
 @tracking_app.command("unknown-codes")
 def tracking_unknown_codes(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
     """Carrier codes no table or override maps yet, with how many stored events carry each."""
-    with _session("tracking unknown-codes") as hub:
+    with session("tracking unknown-codes") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
         rows = hub.queries.unknown_codes(tenant_id)
     if as_json:

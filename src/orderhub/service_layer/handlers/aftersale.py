@@ -47,6 +47,7 @@ from orderhub.service_layer.errors import (
     OrderNotFound,
 )
 from orderhub.service_layer.inventory import publish_touched
+from orderhub.service_layer.retrying import retrying
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 log = structlog.get_logger(__name__)
@@ -61,16 +62,6 @@ class CaseResult:
     """What a command did to a case: the case as it is now."""
 
     case: AfterSaleCase
-
-
-def _retrying(attempt: Callable[[], T], *, retry: bool = True) -> T:
-    for n in range(RETRIES):
-        try:
-            return attempt()
-        except ConcurrencyConflict:
-            if not retry or n == RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _text(value: object, field: str, *, limit: int, required: bool = True) -> str | None:
@@ -128,7 +119,7 @@ def request_aftersale(cmd: RequestAfterSale, uow: SqlAlchemyUnitOfWork, *, polic
             _commit(uow)
             return CaseResult(case)
 
-    return _retrying(attempt)
+    return retrying(attempt, attempts=RETRIES)
 
 
 def _commit(uow: SqlAlchemyUnitOfWork) -> None:
@@ -247,7 +238,7 @@ def act_on_aftersale(cmd: ActOnAfterSale, uow: SqlAlchemyUnitOfWork) -> CaseResu
             _commit(uow)
             return CaseResult(case)
 
-    return _retrying(attempt, retry=cmd.expected_version is None)
+    return retrying(attempt, retry=cmd.expected_version is None, attempts=RETRIES)
 
 
 # --------------------------------------------------------------------------- refund confirmation
@@ -270,7 +261,7 @@ def confirm_refund(cmd: ConfirmRefund, uow: SqlAlchemyUnitOfWork) -> CaseResult 
             _commit(uow)
             return CaseResult(case)
 
-    return _retrying(attempt)
+    return retrying(attempt, attempts=RETRIES)
 
 
 # --------------------------------------------------------------------------- SLA

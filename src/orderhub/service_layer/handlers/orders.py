@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -26,6 +25,7 @@ from orderhub.service_layer.inventory import (
     reserve_for_order,
 )
 from orderhub.service_layer.inventory_policy import load_policy
+from orderhub.service_layer.retrying import retrying
 from orderhub.service_layer.unit_of_work import SqlAlchemyUnitOfWork
 
 CREATE_SCOPE = "orders.create"
@@ -49,17 +49,6 @@ class OrderEventResult:
     outcome: ApplyOutcome
     status: OrderStatus
     version: int
-
-
-def _retrying(attempt: Callable[[], T], *, retry: bool = True) -> T:
-    """Run ``attempt``, running it again when a concurrent writer got there first."""
-    for n in range(RETRIES):
-        try:
-            return attempt()
-        except ConcurrencyConflict:
-            if not retry or n == RETRIES - 1:
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _parse_status(value: str) -> OrderStatus:
@@ -142,7 +131,7 @@ def create_order(cmd: CreateOrder, uow: SqlAlchemyUnitOfWork) -> OrderCreateResu
             uow.commit()
             return OrderCreateResult(order.id, created=True)
 
-    return _retrying(attempt)
+    return retrying(attempt, attempts=RETRIES)
 
 
 def apply_order_event(cmd: ApplyOrderEvent, uow: SqlAlchemyUnitOfWork) -> OrderEventResult:
@@ -175,4 +164,4 @@ def apply_order_event(cmd: ApplyOrderEvent, uow: SqlAlchemyUnitOfWork) -> OrderE
                 uow.commit()
             return OrderEventResult(order.id, outcome, order.status, order.version)
 
-    return _retrying(attempt, retry=cmd.expected_version is None)
+    return retrying(attempt, retry=cmd.expected_version is None, attempts=RETRIES)
