@@ -311,17 +311,8 @@ class Normalizer:
         order = uow.orders.get(row.tenant_id, order_id) if order_id in self._known or order_id in uow.orders.seen \
             else None
         if order is None and isinstance(mapped, MappedStatus):
-            attempts = row.attempts + 1
-            if attempts >= STATUS_WAIT_ATTEMPTS:
-                self._dead(item, MappingFailed(
-                    f"status {mapped.channel_status!r} is for order {mapped.external_id!r}, which never arrived; "
-                    "poll or backfill the shop, then replay", field="external_id"), now, report)
-                item.values["error_code"] = "order_unknown"
-                return
-            item.values = {"status": _leaving(InboxStatus.PENDING), "attempts": attempts,
-                           "next_attempt_at": now + STATUS_WAIT_BASE * (2 ** (attempts - 1)),
-                           "last_error": f"waiting for order {mapped.external_id!r} to arrive"}
-            report.waiting += 1
+            self._wait_for_order(item, mapped.external_id, f"status {mapped.channel_status!r}", "external_id",
+                                 now=now, report=report)
             return
         if order is None:
             assert isinstance(mapped, MappedOrder)
@@ -363,17 +354,8 @@ class Normalizer:
         order = uow.orders.get(row.tenant_id, order_id) if order_id in self._known or order_id in uow.orders.seen \
             else None
         if order is None:
-            attempts = row.attempts + 1
-            if attempts >= STATUS_WAIT_ATTEMPTS:
-                self._dead(item, MappingFailed(
-                    f"after-sale case {mapped.external_ref!r} is for order {mapped.order_external_id!r}, which never "
-                    "arrived; poll or backfill the shop, then replay", field="order_external_id"), now, report)
-                item.values["error_code"] = "order_unknown"
-                return
-            item.values = {"status": _leaving(InboxStatus.PENDING), "attempts": attempts,
-                           "next_attempt_at": now + STATUS_WAIT_BASE * (2 ** (attempts - 1)),
-                           "last_error": f"waiting for order {mapped.order_external_id!r} to arrive"}
-            report.waiting += 1
+            self._wait_for_order(item, mapped.order_external_id, f"after-sale case {mapped.external_ref!r}",
+                                 "order_external_id", now=now, report=report)
             return
         loaded = order.version
         result = apply_channel_aftersale(uow, order, mapped, policies=self._refund_policies, now=now)
@@ -382,6 +364,21 @@ class Normalizer:
         item.values = {"status": _leaving(InboxStatus.APPLIED), "processed_at": now, "order_id": order.id,
                        "outcome": f"aftersale_{result.outcome}"}
         report.applied += 1
+
+    def _wait_for_order(self, item: _Work, external_id: str, what: str, field: str, *, now: datetime,
+                        report: BatchReport) -> None:
+        """A notification about an order that hasn't arrived: wait for the order (webhook or
+        poll) with growing delays, then dead-letter it so an operator sees it."""
+        attempts = item.row.attempts + 1
+        if attempts >= STATUS_WAIT_ATTEMPTS:
+            self._dead(item, MappingFailed(f"{what} is for order {external_id!r}, which never arrived; poll or "
+                                           "backfill the shop, then replay", field=field), now, report)
+            item.values["error_code"] = "order_unknown"
+            return
+        item.values = {"status": _leaving(InboxStatus.PENDING), "attempts": attempts,
+                       "next_attempt_at": now + STATUS_WAIT_BASE * (2 ** (attempts - 1)),
+                       "last_error": f"waiting for order {external_id!r} to arrive"}
+        report.waiting += 1
 
     @staticmethod
     def _when(mapped: MappedOrder | MappedStatus, now: datetime) -> datetime:
