@@ -38,6 +38,7 @@ from orderhub.domain.aftersale.states import (
     AfterSaleStatus,
     AfterSaleType,
     PolicyAction,
+    SlaLevel,
 )
 from orderhub.domain.errors import InvalidAfterSale
 from orderhub.domain.finance.vouchers import refund_voucher
@@ -212,6 +213,11 @@ def after_case_change(uow: SqlAlchemyUnitOfWork, case: AfterSaleCase, order: Ord
         _cancel_order(uow, case, order, now=now)
     if case.status is AfterSaleStatus.REFUNDED and "refunded" in actions:
         post_voucher(uow, case, order, now=now)
+    if not case.is_open and case.sla_level is not SlaLevel.NONE:
+        # Decided at last: its SLA alerts stop asking for attention.
+        for level in (SlaLevel.YELLOW, SlaLevel.ORANGE, SlaLevel.RED):
+            uow.channel_state.resolve_alerts(case.tenant_id, f"aftersale:{case.id}", f"aftersale_sla_{level.value}",
+                                             now)
 
 
 def queue_refund(uow: SqlAlchemyUnitOfWork, case: AfterSaleCase, order: Order | None, *, now: datetime,

@@ -65,6 +65,9 @@ def test_cases_turn_yellow_orange_red_with_one_alert_and_event_per_level(
     assert sorted(e.payload["data"]["level"] for e in escalations[-2:]) == ["orange", "red"]
     detail = ok(api.get(f"{CASES}/{first['id']}"))
     assert [t["action"] for t in detail["timeline"]].count("aftersale.escalated") == 3
+    # Decided at last: its alerts are resolved, the other case's stay open.
+    act(api, first["id"], "reject", reason="outside the return window")
+    assert {subject for _, subject in _sla_alerts(api)} == {f"aftersale:{second['id']}"}
 
 
 def test_the_buyers_turn_stops_the_clock_and_tenants_set_their_own_hours(
