@@ -122,13 +122,6 @@ def parse_type(value: str) -> AfterSaleType:
                            field="type") from None
 
 
-def buyer_key(order: Order) -> str:
-    """Who the buyer is across orders of a channel: the first of email, phone, name."""
-    buyer = order.buyer
-    ident = buyer.email or buyer.phone or buyer.name or f"order:{order.id}"
-    return f"{order.channel}:{ident}"[:300]
-
-
 def paid_lines(order: Order) -> list[PaidLine]:
     """The order's lines with what was paid for each (minor units)."""
     return [PaidLine(line_no=ln.line_no, sku=ln.sku, quantity=ln.quantity, total=ln.total.amount)
@@ -153,9 +146,8 @@ def _check_order(order: Order, existing: list[AfterSaleCase]) -> None:
 
 def customer_history(uow: SqlAlchemyUnitOfWork, order: Order) -> CustomerHistory:
     """The buyer's history the policy looks at (tier from a ``tier:<name>`` or ``vip`` tag)."""
-    key = buyer_key(order)
-    counts = uow.aftersales.customer_counts(order.tenant_id, order.channel, {
-        "email": order.buyer.email, "phone": order.buyer.phone, "name": order.buyer.name}, key)
+    key = order.buyer_key
+    counts = uow.aftersales.customer_counts(order.tenant_id, key)
     tier = "regular"
     for tag in order.tags:
         if tag.startswith("tier:"):
@@ -183,7 +175,7 @@ def open_case(uow: SqlAlchemyUnitOfWork, order: Order, request: CaseRequest, *, 
         case_id=ids.new_id("as"), tenant_id=order.tenant_id, order_id=order.id, channel=order.channel,
         shop=order.shop, type=request.type, reason=request.reason, currency=order.currency, amount=amount,
         lines=lines, source=request.source, now=now, sla=policy.sla, external_ref=request.external_ref,
-        channel_status=request.channel_status, buyer_key=buyer_key(order), note=request.note)
+        channel_status=request.channel_status, buyer_key=order.buyer_key, note=request.note)
     if decision is None:
         facts = refund_facts(order=order, case_type=request.type, reason=case.reason, amount=amount,
                              line_count=len(lines), item_count=sum(cl.quantity for cl in lines),

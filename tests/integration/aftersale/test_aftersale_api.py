@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,6 +20,7 @@ from orderhub.domain.time import FixedClock
 from orderhub.workers.aftersale import RefundRelay
 from tests.integration.aftersale.helpers import (
     CASES,
+    START,
     act,
     ok,
     open_case,
@@ -267,3 +269,25 @@ def test_exchange_and_reship_send_a_zero_priced_replacement_through_fulfillment(
     act(api, refund["id"], "approve")
     problem(api.post(f"{CASES}/{refund['id']}/actions", json={"action": "send_replacement"}), 409,
             "action_not_allowed")
+
+
+def test_trusted_buyers_are_refunded_at_once_and_a_dispute_ends_the_trust(api: TestClient) -> None:
+    long_ago = (START - timedelta(days=200)).isoformat()
+    buyer = {"name": "老顾客", "phone": "137****2468", "email": None}
+    order(api, "WEB-T0", buyer=buyer, placed_at=long_ago, paid_at=long_ago)  # the first order, months ago
+    for n in range(1, 60):  # a regular: 60 orders, no refund
+        order(api, f"WEB-T{n}", buyer=buyer)
+    delivered = order(api, "WEB-T60", stage="delivered", buyer=buyer,
+                      lines=[{"sku": "TEA-009", "title": "大红袍礼盒", "quantity": 2, "unit_price": "999.00"}])
+    trusted = open_case(api, delivered["id"], reason="not_as_described", amount="20.00")
+    assert trusted["decision"]["rule"] == "trusted_customer_auto" and trusted["status"] == "refunding"
+    # A stranger with the same request waits for review.
+    stranger = order(api, "WEB-S1", stage="delivered", buyer={"name": "新买家", "phone": "136****0000"})
+    assert open_case(api, stranger["id"], reason="not_as_described", amount="20.00")["decision"]["rule"] == "default"
+    # Above the trusted limit (1,000.00) even a regular waits; refused, it becomes a dispute…
+    refused = open_case(api, delivered["id"], reason="not_as_described", amount="1500.00")
+    assert refused["decision"]["rule"] == "default"
+    act(api, refused["id"], "reject", reason="already refunded for this")
+    # …and a dispute ends the trust: the next small request waits too.
+    again = open_case(api, delivered["id"], reason="not_as_described", amount="5.00")
+    assert again["decision"]["rule"] == "default"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, case, func, insert, select, update
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
 from orderhub.adapters.db.aftersale_tables import aftersale_cases, damaged_stock, finance_vouchers
 from orderhub.adapters.db.engine import insert_unless_duplicate
@@ -151,30 +151,20 @@ class SqlAfterSaleRepository:
                                   .order_by(c.next_sla_at).limit(limit)).all()
         return [(r.tenant_id, r.id) for r in rows]
 
-    def customer_counts(self, tenant_id: str, channel: str, buyer: dict[str, str | None],
-                        buyer_key: str) -> CustomerCounts:
-        """Order history of a buyer on a channel: the first order, how many orders, and
-        (from the cases) how many were refunded and how many rejected cases became
-        disputes. The buyer is matched on the stored buyer email, phone or name, the
-        first of them given (channels mask them alike for the same buyer)."""
+    def customer_counts(self, tenant_id: str, buyer_key: str) -> CustomerCounts:
+        """A buyer's history (``Order.buyer_key``): the first order, how many orders, how
+        many of their cases were refunded, and disputes: cases the merchant rejected or the
+        channel refunded over the merchant's head (platform arbitration)."""
         o = orders.c
-        condition = None
-        for name in ("email", "phone", "name"):
-            value = buyer.get(name)
-            if value:
-                condition = o.buyer[name].as_string() == value
-                break
-        first_order_at, count = None, 0
-        if condition is not None:
-            row = self._conn.execute(select(func.min(o.placed_at), func.count()).where(
-                o.tenant_id == tenant_id, o.channel == channel, condition)).one()
-            first_order_at, count = row[0], int(row[1])
+        first_order_at, count = self._conn.execute(select(func.min(o.placed_at), func.count()).where(
+            o.tenant_id == tenant_id, o.buyer_key == buyer_key)).one()
         c = aftersale_cases.c
         refunded = func.sum(case((c.status == AfterSaleStatus.REFUNDED.value, 1), else_=0))
-        disputed = func.sum(case((c.choice == "dispute", 1), else_=0))
+        disputed = func.sum(case((or_(c.status == AfterSaleStatus.REJECTED.value,
+                                      and_(c.refund_via == "channel", c.decision_rule != "channel")), 1), else_=0))
         stats = self._conn.execute(select(refunded, disputed).where(
             c.tenant_id == tenant_id, c.buyer_key == buyer_key)).one()
-        return CustomerCounts(first_order_at=first_order_at, orders=count, refunds=int(stats[0] or 0),
+        return CustomerCounts(first_order_at=first_order_at, orders=int(count), refunds=int(stats[0] or 0),
                               disputes=int(stats[1] or 0))
 
     def _remember(self, row: Any) -> AfterSaleCase | None:

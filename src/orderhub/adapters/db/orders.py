@@ -372,6 +372,7 @@ class SqlOrderRepository:
             "held_from": order.held_from.value if order.held_from else None,
             "hold_reason": order.hold_reason, "cancel_reason": order.cancel_reason,
             "conflict_count": order.conflict_count, "raw_ref": order.raw_ref, "search_text": search_text(order),
+            "buyer_key": order.buyer_key,
         }
 
     @staticmethod

@@ -92,6 +92,8 @@ orders = Table(
     Column("raw_ref", String(100)),
     # Lower-cased text the `q` filter searches: ids, buyer, recipient, SKUs.
     Column("search_text", Text, nullable=False),
+    # ``<channel>:<email | phone | name>``: a buyer's orders, for the after-sale policy's history.
+    Column("buyer_key", String(300)),
     UniqueConstraint("tenant_id", "channel", "shop", "external_id"),
     ForeignKeyConstraint(["tenant_id"], ["tenants.id"]),
     Index(None, "tenant_id", "created_at", "id"),
@@ -100,6 +102,7 @@ orders = Table(
     # Statement matching: an order number found in a memo (any channel), payments by date.
     Index(None, "tenant_id", "external_id"),
     Index(None, "tenant_id", "paid_at"),
+    Index(None, "tenant_id", "buyer_key"),
 )
 
 order_lines = Table(

@@ -248,6 +248,14 @@ class Order:
         ))
         return order
 
+    @property
+    def buyer_key(self) -> str:
+        """Who the buyer is across this channel's orders: ``<channel>:<email | phone | name>``,
+        the first given (channels mask them alike for one buyer); the order itself when none
+        is. The after-sale policy reads a buyer's history by it."""
+        ident = self.buyer.email or self.buyer.phone or self.buyer.name or f"order:{self.id}"
+        return f"{self.channel}:{ident}"[:300]
+
     # ------------------------------------------------------------------ money
     @property
     def subtotal(self) -> Money:

@@ -153,6 +153,17 @@ def upgrade() -> None:
     # ### end Alembic commands ###
     op.create_index(op.f('ix_orders_tenant_id_external_id'), 'orders', ['tenant_id', 'external_id'], unique=False)
     op.create_index(op.f('ix_orders_tenant_id_paid_at'), 'orders', ['tenant_id', 'paid_at'], unique=False)
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('buyer_key', sa.String(length=300), nullable=True))
+    # Existing orders get the key new ones are stored with (Order.buyer_key).
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("""UPDATE orders SET buyer_key = left(channel || ':' || COALESCE(NULLIF(buyer->>'email', ''),
+            NULLIF(buyer->>'phone', ''), NULLIF(buyer->>'name', ''), 'order:' || id), 300)""")
+    else:
+        op.execute("""UPDATE orders SET buyer_key = substr(channel || ':' || COALESCE(
+            NULLIF(json_extract(buyer, '$.email'), ''), NULLIF(json_extract(buyer, '$.phone'), ''),
+            NULLIF(json_extract(buyer, '$.name'), ''), 'order:' || id), 1, 300)""")
+    op.create_index(op.f('ix_orders_tenant_id_buyer_key'), 'orders', ['tenant_id', 'buyer_key'], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_PG_GUARD)
     else:
@@ -161,6 +172,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_orders_tenant_id_buyer_key'), table_name='orders')
+    with op.batch_alter_table('orders', schema=None) as batch_op:
+        batch_op.drop_column('buyer_key')
     op.drop_index(op.f('ix_orders_tenant_id_paid_at'), table_name='orders')
     op.drop_index(op.f('ix_orders_tenant_id_external_id'), table_name='orders')
     if op.get_bind().dialect.name == "postgresql":
