@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 from datetime import timedelta
 
 import pytest
@@ -16,7 +17,10 @@ from sqlalchemy.exc import DBAPIError
 
 from orderhub.adapters.db.aftersale_tables import finance_vouchers
 from orderhub.bootstrap import OrderHub
+from orderhub.domain import commands
+from orderhub.domain.errors import RefundExceedsRemaining
 from orderhub.domain.time import FixedClock
+from orderhub.service_layer.handlers.tenancy import IssuedKey
 from orderhub.workers.aftersale import RefundRelay
 from tests.integration.aftersale.helpers import (
     CASES,
@@ -291,3 +295,29 @@ def test_trusted_buyers_are_refunded_at_once_and_a_dispute_ends_the_trust(api: T
     # …and a dispute ends the trust: the next small request waits too.
     again = open_case(api, delivered["id"], reason="not_as_described", amount="5.00")
     assert again["decision"]["rule"] == "default"
+
+
+def test_concurrent_requests_on_one_order_never_refund_more_than_was_paid(api: TestClient, hub: OrderHub,
+                                                                         tenant: IssuedKey) -> None:
+    created = order(api, "WEB-RACE", stage="shipped")  # 119.80 paid
+    actor = commands.Actor(tenant_id=tenant.tenant_id, actor="test", source="test")
+    barrier = threading.Barrier(4)
+    outcomes: list[str] = []
+
+    def request() -> None:
+        barrier.wait()
+        try:
+            hub.bus.handle(commands.RequestAfterSale(actor=actor, order_id=created["id"], type="refund_only",
+                                                     reason="not_as_described", amount="50.00"))
+            outcomes.append("opened")
+        except RefundExceedsRemaining:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=request) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["opened", "opened", "refused", "refused"]
+    cases = ok(api.get(CASES, params={"order_id": created["id"]}))["items"]
+    assert sum(c["amount"]["amount"] for c in cases) == 10000
