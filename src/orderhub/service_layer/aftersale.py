@@ -169,7 +169,7 @@ def open_case(uow: SqlAlchemyUnitOfWork, order: Order, request: CaseRequest, *, 
     _check_order(order, existing)
     left = remaining(order.total.amount, paid_lines(order), committed(existing))
     amount, lines = plan_case(request.type, paid_lines=paid_lines(order), left=left, amount=request.amount,
-                              requested=request.lines)
+                              requested=request.lines, currency=order.currency)
     policy = policies.for_tenant(uow, order.tenant_id)
     case = AfterSaleCase.open(
         case_id=ids.new_id("as"), tenant_id=order.tenant_id, order_id=order.id, channel=order.channel,

@@ -185,5 +185,5 @@ def test_pinduoduo_request_above_what_is_left_is_dead_lettered_with_the_reason(
     dead = ok(api.get(f"/api/v1/inbox/{accepted['message_id']}"))
     assert dead["status"] == "dead" and dead["kind"] == "aftersale"
     assert dead["error"]["code"] == "refund_exceeds_remaining" and dead["error"]["field"] == "amount"
-    assert "only 11980 is left" in dead["error"]["detail"]
+    assert "only 119.80 CNY is left" in dead["error"]["detail"]
     assert ok(api.get(CASES, params={"include_closed": True}))["items"] == []

@@ -8,11 +8,12 @@ add up to more than was paid.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from orderhub.domain.aftersale.states import AfterSaleType
 from orderhub.domain.errors import InvalidAfterSale, RefundExceedsRemaining
+from orderhub.domain.money import Money
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,8 @@ def remaining(paid_total: int, lines: Sequence[PaidLine], committed: Iterable[Co
 
 
 def plan_case(case_type: AfterSaleType, *, paid_lines: Sequence[PaidLine], left: Remaining,
-              amount: int | None, requested: Sequence[LineRequest]) -> tuple[int, tuple[CaseLine, ...]]:
+              amount: int | None, requested: Sequence[LineRequest],
+              currency: str | None = None) -> tuple[int, tuple[CaseLine, ...]]:
     """The amount and lines of a new case, checked against what is ``left``.
 
     * Lines given: each names an order line (``line_no`` or a SKU on the order) and a
@@ -97,13 +99,15 @@ def plan_case(case_type: AfterSaleType, *, paid_lines: Sequence[PaidLine], left:
       exchange without lines means every remaining unit).
 
     Raises :class:`InvalidAfterSale` for lines that aren't on the order and
-    :class:`RefundExceedsRemaining` for amounts above what is left.
+    :class:`RefundExceedsRemaining` for amounts above what is left (messages show amounts in
+    ``currency`` when given, minor units otherwise).
     """
+    show = _shower(currency)
     by_no = {ln.line_no: ln for ln in paid_lines}
     by_sku: dict[str, list[PaidLine]] = {}
     for ln in paid_lines:
         by_sku.setdefault(ln.sku, []).append(ln)
-    planned = _plan_lines(requested, by_no, by_sku, left)
+    planned = _plan_lines(requested, by_no, by_sku, left, show)
     lines_total = sum(cl.amount for cl in planned)
     if not case_type.moves_money:
         if amount not in (None, 0):
@@ -126,14 +130,14 @@ def plan_case(case_type: AfterSaleType, *, paid_lines: Sequence[PaidLine], left:
             raise InvalidAfterSale("amount: can't be negative", field="amount")
         if planned and amount > lines_total:
             raise RefundExceedsRemaining(
-                f"amount: {amount} is more than the listed lines are worth ({lines_total}); refund less or "
+                f"amount: {show(amount)} is more than the listed lines are worth ({show(lines_total)}); refund less or "
                 "list more lines", field="amount", remaining=lines_total)
         total = amount
         if planned and amount < lines_total:
             planned = _scale(planned, amount)
     if total > left.order:
         raise RefundExceedsRemaining(
-            f"amount: {total} asked, only {left.order} is left to refund on this order after earlier cases",
+            f"amount: {show(total)} asked, only {show(left.order)} is left to refund on this order after earlier cases",
             field="amount", remaining=left.order)
     if total <= 0:
         raise InvalidAfterSale("amount: nothing to refund (zero); give a positive amount or other lines",
@@ -149,7 +153,7 @@ def plan_case(case_type: AfterSaleType, *, paid_lines: Sequence[PaidLine], left:
 
 
 def _plan_lines(requested: Sequence[LineRequest], by_no: dict[int, PaidLine], by_sku: dict[str, list[PaidLine]],
-                left: Remaining) -> list[CaseLine]:
+                left: Remaining, show: Callable[[int], str]) -> list[CaseLine]:
     planned: list[CaseLine] = []
     seen: set[int] = set()
     for i, req in enumerate(requested):
@@ -173,11 +177,18 @@ def _plan_lines(requested: Sequence[LineRequest], by_no: dict[int, PaidLine], by
             raise InvalidAfterSale(f"{where}.amount: can't be negative", field=f"{where}.amount")
         if line_amount > amount_left:
             raise RefundExceedsRemaining(
-                f"{where}.amount: {line_amount} asked for order line {line.line_no} ({line.sku}); only "
-                f"{amount_left} of its {line.total} is left to refund", field=f"{where}.amount",
+                f"{where}.amount: {show(line_amount)} asked for order line {line.line_no} ({line.sku}); only "
+                f"{show(amount_left)} of its {show(line.total)} is left to refund", field=f"{where}.amount",
                 remaining=amount_left)
         planned.append(CaseLine(line_no=line.line_no, sku=line.sku, quantity=req.quantity, amount=line_amount))
     return planned
+
+
+def _shower(currency: str | None) -> Callable[[int], str]:
+    """How amounts read in messages: ``12.30 CNY`` with a currency, minor units without."""
+    if currency is None:
+        return str
+    return lambda amount: f"{Money(amount, currency).to_decimal_string()} {currency}"
 
 
 def _find_line(req: LineRequest, by_no: dict[int, PaidLine], by_sku: dict[str, list[PaidLine]],
