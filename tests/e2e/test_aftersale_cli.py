@@ -7,10 +7,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 from fastapi.testclient import TestClient
 
+from orderhub.adapters.rules import default_rule_set
 from orderhub.workers.aftersale import RefundRelay
 from tests.e2e.test_fulfillment_cli import Cli, as_json, cli, refused
 from tests.http_helpers import auth
@@ -72,3 +75,20 @@ def test_a_case_is_opened_reviewed_approved_refunded_and_booked_from_the_cli(cli
     tie = as_json(cli("finance", "tie-out", "--json"))
     assert tie["ties_out"] is True
     assert cli("finance", "tie-out").exit_code == 0
+
+
+def test_the_sandbox_replays_a_proposed_refund_policy_file(cli: Cli, order_id: str, tmp_path: Path) -> None:
+    as_json(cli("aftersales", "open", order_id, "--reason", "not_as_described", "--amount", "12.30", "--json"))
+    proposed = default_rule_set("refund_policy")
+    proposed["rules"] = [{"name": "everything_auto", "when": "true", "action": "auto_approve"}]
+    path = tmp_path / "proposed.yaml"
+    path.write_text(yaml.safe_dump(proposed, allow_unicode=True), encoding="utf-8")
+    report = as_json(cli("sandbox", "refund_policy", str(path), "--json"))
+    assert (report["cases"], report["changed"]) == (1, 1)
+    assert report["changes"][0]["to"] == {"action": "auto_approve", "rule": "everything_auto"}
+    shown = cli("sandbox", "refund_policy", str(path))
+    assert shown.exit_code == 0 and "1 decisions would change" in shown.stdout
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules: [{name: x, when: 'order.stage ==', action: auto_approve}]\n", encoding="utf-8")
+    refused(cli("sandbox", "refund_policy", str(broken)), "rule x", "not valid CEL")
+    assert as_json(cli("aftersales", "list", "--json"))["items"][0]["status"] == "requested"  # nothing changed

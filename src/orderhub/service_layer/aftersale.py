@@ -182,6 +182,7 @@ def open_case(uow: SqlAlchemyUnitOfWork, order: Order, request: CaseRequest, *, 
                              source=request.source, customer=customer_history(uow, order), now=now,
                              params=policy.params)
         decision = policy.decide(facts)
+        case.policy_facts = facts
     before = case.status
     by_channel = decision.rule == "channel"
     case.decide(decision, now=now, by="channel" if by_channel else "policy")

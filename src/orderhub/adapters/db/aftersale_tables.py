@@ -29,6 +29,9 @@ aftersale_cases = Table(
     Column("buyer_key", String(300)),
     Column("note", String(1000)),
     Column("decision", JSONType),
+    # What the refund policy saw when it decided (case, order, customer): the sandbox replays
+    # a proposed policy on exactly these.
+    Column("policy_facts", JSONType),
     Column("decision_action", String(24)),
     Column("decision_rule", String(100)),
     Column("queue", String(60)),

@@ -171,6 +171,8 @@ class AfterSaleCase:
     buyer_key: str | None = None
     note: str | None = None
     decision: Decision | None = None
+    # The facts the policy decided on (kept so a proposed policy can be replayed on them).
+    policy_facts: dict[str, Any] | None = None
     queue: str | None = None
     choice: str | None = None
     refunded_amount: int = 0

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import yaml
 from rich.table import Table
 
 from orderhub.domain import commands
@@ -24,6 +26,7 @@ from orderhub.entrypoints.cli.context import (
     session,
 )
 from orderhub.service_layer.aftersale_queries import case_view
+from orderhub.service_layer.aftersale_sandbox import replay_refund_policy
 
 aftersales_app = typer.Typer(help="After-sale cases: the queue, one case, actions.", no_args_is_help=True)
 
@@ -179,3 +182,33 @@ def tie_out_command(tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
         console.print("[green]ledger ties out[/]" if result["ties_out"] else "[red]ledger does NOT tie out[/]")
     if not result["ties_out"]:
         raise typer.Exit(1)
+
+
+def sandbox_command(kind: str, file: Annotated[Path, typer.Argument(help="The proposed rule set, YAML or JSON.")],
+                    limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most recent cases replayed.")] = 1000,
+                    tenant: TenantOpt = None, as_json: JsonOpt = False) -> None:
+    """Replay a proposed KIND rule set (refund_policy) on the stored decisions; nothing changes."""
+    try:
+        body = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        fail(f"sandbox: can't read {file}: {exc}")
+    if not isinstance(body, dict):
+        fail(f"sandbox: {file} must hold a mapping (the rule set)")
+    if kind != "refund_policy":
+        fail(f"sandbox: the sandbox replays refund_policy so far, not {kind!r}")
+    with session("sandbox") as hub:
+        tenant_id, _ = resolve_tenant(hub, tenant)
+        report = replay_refund_policy(hub.engine, tenant_id, body, limit=limit)
+    if as_json:
+        print_json(report)
+        return
+    console.print(f"{report['cases']} cases replayed, {report['changed']} decisions would change")
+    table = Table(title="Per rule")
+    for col in ("rule", "now", "proposed", "difference"):
+        table.add_column(col, justify="left" if col == "rule" else "right")
+    for r in report["rules"]:
+        table.add_row(r["rule"], str(r["before"]), str(r["after"]), f"{r['difference']:+d}")
+    console.print(table)
+    for change in report["changes"]:
+        console.print(f"{change['count']} × {change['from']['rule']} ({change['from']['action']}) → "
+                      f"{change['to']['rule']} ({change['to']['action']}), e.g. {', '.join(change['examples'])}")

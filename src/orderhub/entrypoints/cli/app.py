@@ -14,7 +14,7 @@ from orderhub.bootstrap import bootstrap
 from orderhub.config import Settings
 from orderhub.domain import commands
 from orderhub.domain.access import Role
-from orderhub.entrypoints.cli.aftersale import aftersales_app, tie_out_command, vouchers_command
+from orderhub.entrypoints.cli.aftersale import aftersales_app, sandbox_command, tie_out_command, vouchers_command
 from orderhub.entrypoints.cli.channels import channels_app, import_file, inbox_app, shops_app
 from orderhub.entrypoints.cli.context import (
     JsonOpt,
@@ -69,6 +69,7 @@ app.add_typer(aftersales_app, name="aftersales")
 finance_app.command("vouchers")(vouchers_command)
 finance_app.command("tie-out")(tie_out_command)
 app.add_typer(finance_app, name="finance")
+app.command("sandbox")(sandbox_command)
 app.command("import")(import_file)
 
 def _show_key(issued: IssuedKey, as_json: bool, *, heading: str) -> None:

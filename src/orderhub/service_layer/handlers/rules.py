@@ -37,7 +37,8 @@ class StoredRuleSet:
     body: dict[str, Any]
 
 
-def _known(kind: str) -> None:
+def check_kind(kind: str) -> None:
+    """Raise UnknownRuleKind (listing the known kinds) unless ``kind`` is one."""
     if kind not in rule_kinds():
         raise UnknownRuleKind(f"unknown rule kind {kind!r}; known kinds: {', '.join(rule_kinds())}", field="kind")
 
@@ -48,7 +49,7 @@ def put_rule_set(cmd: PutRuleSet, uow: SqlAlchemyUnitOfWork) -> StoredRuleSet:
     Raises UnknownRuleKind, RuleInvalid (with the field path, e.g. ``rules[2].when``) or,
     when another request stored a version at the same moment, ConcurrencyConflict.
     """
-    _known(cmd.kind)
+    check_kind(cmd.kind)
     body: dict[str, Any] = copy.deepcopy(dict(cmd.body))
     validate_rule_set(cmd.kind, body)
     with uow:
@@ -70,7 +71,7 @@ def current_rule_set(engine: Engine, tenant_id: str, kind: str) -> StoredRuleSet
 
     Read-only; belongs with the other queries (``Queries.rule_set``) once that is wired.
     """
-    _known(kind)
+    check_kind(kind)
     with engine.connect() as conn:
         latest = SqlRuleSetRepository(conn).latest(tenant_id, kind)
         # End the read with COMMIT: on psycopg a pool ROLLBACK also drops prepared statements.

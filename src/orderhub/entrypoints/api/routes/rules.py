@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Path
+from fastapi import APIRouter, Body, Depends, Path, Query
 from pydantic import BaseModel
 
 from orderhub.domain import commands
 from orderhub.domain.access import Permission
 from orderhub.entrypoints.api.deps import CanReadOrders, Hub, Principal, require
 from orderhub.entrypoints.api.schemas import Clean
-from orderhub.service_layer.handlers.rules import StoredRuleSet, current_rule_set
+from orderhub.service_layer.aftersale_sandbox import replay_refund_policy
+from orderhub.service_layer.errors import InvalidInput
+from orderhub.service_layer.handlers.rules import StoredRuleSet, check_kind, current_rule_set
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 
@@ -50,3 +52,15 @@ def put_rule_set(kind: Kind, body: RuleSetBody, principal: CanManageRules, hub: 
     """Store a new version of the rule set; refused with the field path (``rules[2].when``) if any rule is invalid."""
     stored: StoredRuleSet = hub.bus.handle(commands.PutRuleSet(actor=principal.actor(), kind=kind, body=body))
     return _out(stored)
+
+
+@router.post("/{kind}/sandbox")
+def sandbox(kind: Kind, body: RuleSetBody, principal: CanManageRules, hub: Hub,
+            limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> dict[str, Any]:
+    """Replay a proposed rule set on the stored decisions it would have made (refund_policy:
+    the facts each case was decided on): per rule, how many decisions change, with example
+    cases. Nothing is stored or changed."""
+    check_kind(kind)
+    if kind != "refund_policy":
+        raise InvalidInput(f"kind: the sandbox replays refund_policy so far, not {kind!r}", field="kind")
+    return replay_refund_policy(hub.engine, principal.tenant_id, body, limit=limit)

@@ -112,6 +112,7 @@ def upgrade() -> None:
     sa.Column('buyer_key', sa.String(length=300), nullable=True),
     sa.Column('note', sa.String(length=1000), nullable=True),
     sa.Column('decision', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=True),
+    sa.Column('policy_facts', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=True),
     sa.Column('decision_action', sa.String(length=24), nullable=True),
     sa.Column('decision_rule', sa.String(length=100), nullable=True),
     sa.Column('queue', sa.String(length=60), nullable=True),
