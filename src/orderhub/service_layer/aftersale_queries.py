@@ -130,6 +130,16 @@ class AfterSaleQueries(ChannelQueries):
             cases = SqlAfterSaleRepository(conn).for_order(tenant_id, order_id)
         return [case_view(c) for c in cases]
 
+    def decided_facts(self, tenant_id: str, *, limit: int) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """(case id, stored decision, the facts it was decided on) of the ``limit`` most recent
+        cases the policy decided: what the sandbox replays a proposed policy on."""
+        c = aftersale_cases.c
+        with self._connect() as conn:
+            rows = conn.execute(select(c.id, c.decision, c.policy_facts).where(
+                c.tenant_id == tenant_id, c.policy_facts.is_not(None))
+                .order_by(c.created_at.desc(), c.id).limit(limit)).all()
+        return [(r.id, dict(r.decision or {}), dict(r.policy_facts)) for r in rows]
+
     def aftersale_ids(self, tenant_id: str, order_id: str) -> list[str]:
         """Ids of an order's cases (the order timeline includes their entries)."""
         c = aftersale_cases.c

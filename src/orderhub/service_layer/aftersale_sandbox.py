@@ -13,17 +13,15 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Engine, select
-
-from orderhub.adapters.db.aftersale_tables import aftersale_cases
 from orderhub.adapters.refund_policy import REFUND_POLICY, compile_refund_policy
+from orderhub.service_layer.aftersale_queries import AfterSaleQueries
 from orderhub.service_layer.errors import InvalidInput
 
 MAX_CASES = 10_000
 EXAMPLES = 5
 
 
-def replay_refund_policy(engine: Engine, tenant_id: str, body: Mapping[str, Any], *,
+def replay_refund_policy(queries: AfterSaleQueries, tenant_id: str, body: Mapping[str, Any], *,
                          limit: int = 1000) -> dict[str, Any]:
     """Decide the tenant's ``limit`` most recent cases again with the proposed ``body``.
 
@@ -32,22 +30,17 @@ def replay_refund_policy(engine: Engine, tenant_id: str, body: Mapping[str, Any]
     if not 1 <= limit <= MAX_CASES:
         raise InvalidInput(f"limit: 1 to {MAX_CASES} cases", field="limit")
     proposed = compile_refund_policy(body, version=-1)
-    c = aftersale_cases.c
-    with engine.connect() as conn:
-        rows = conn.execute(select(c.id, c.decision, c.policy_facts, c.created_at).where(
-            c.tenant_id == tenant_id, c.policy_facts.is_not(None))
-            .order_by(c.created_at.desc(), c.id).limit(limit)).all()
+    rows = queries.decided_facts(tenant_id, limit=limit)
     before_rules: Counter[str] = Counter()
     after_rules: Counter[str] = Counter()
     changes: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
-    for row in rows:
-        was = row.decision or {}
-        now = proposed.decide(row.policy_facts)
+    for case_id, was, facts in rows:
+        now = proposed.decide(facts)
         before_rules[str(was.get("rule"))] += 1
         after_rules[now.rule] += 1
         key = (str(was.get("action")), str(was.get("rule")), now.action.value, now.rule)
         if key[:2] != key[2:]:
-            changes[key].append(row.id)
+            changes[key].append(case_id)
     rules = sorted(set(before_rules) | set(after_rules))
     return {
         "kind": REFUND_POLICY,

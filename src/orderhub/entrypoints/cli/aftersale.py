@@ -198,7 +198,7 @@ def sandbox_command(kind: str, file: Annotated[Path, typer.Argument(help="The pr
         fail(f"sandbox: the sandbox replays refund_policy so far, not {kind!r}")
     with session("sandbox") as hub:
         tenant_id, _ = resolve_tenant(hub, tenant)
-        report = replay_refund_policy(hub.engine, tenant_id, body, limit=limit)
+        report = replay_refund_policy(hub.queries, tenant_id, body, limit=limit)
     if as_json:
         print_json(report)
         return

@@ -63,4 +63,4 @@ def sandbox(kind: Kind, body: RuleSetBody, principal: CanManageRules, hub: Hub,
     check_kind(kind)
     if kind != "refund_policy":
         raise InvalidInput(f"kind: the sandbox replays refund_policy so far, not {kind!r}", field="kind")
-    return replay_refund_policy(hub.engine, principal.tenant_id, body, limit=limit)
+    return replay_refund_policy(hub.queries, principal.tenant_id, body, limit=limit)
