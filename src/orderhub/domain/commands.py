@@ -357,7 +357,8 @@ class AfterSaleLineInput:
 
 @dataclass(frozen=True, slots=True)
 class RequestAfterSale:
-    """Open an after-sale case on an order through the API; the refund policy decides it."""
+    """Open an after-sale case on an order through the API; the refund policy decides it.
+    ``idempotency_key`` + ``request_hash`` make retries safe (one case per key)."""
 
     actor: Actor
     order_id: str
@@ -366,6 +367,8 @@ class RequestAfterSale:
     amount: str | None = None
     lines: tuple[AfterSaleLineInput, ...] = ()
     note: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

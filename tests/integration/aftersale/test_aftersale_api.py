@@ -321,3 +321,19 @@ def test_concurrent_requests_on_one_order_never_refund_more_than_was_paid(api: T
     assert sorted(outcomes) == ["opened", "opened", "refused", "refused"]
     cases = ok(api.get(CASES, params={"order_id": created["id"]}))["items"]
     assert sum(c["amount"]["amount"] for c in cases) == 10000
+
+
+def test_a_retried_request_with_its_idempotency_key_opens_one_case(api: TestClient) -> None:
+    created = order(api, "WEB-IK", stage="shipped")
+    body = {"order_id": created["id"], "type": "refund_only", "reason": "not_as_described", "amount": "30.00"}
+    first = ok(api.post(CASES, json=body, headers={"Idempotency-Key": "rma-1"}), 201)
+    again = ok(api.post(CASES, json=body, headers={"Idempotency-Key": "rma-1"}), 200)
+    assert again["id"] == first["id"]
+    reused = problem(api.post(CASES, json={**body, "amount": "31.00"}, headers={"Idempotency-Key": "rma-1"}),
+                     409, "idempotency_key_reused")
+    assert reused["case_id"] == first["id"]
+    assert len(ok(api.get(CASES, params={"order_id": created["id"]}))["items"]) == 1
+    # A refused request claims nothing: the key stays free for the corrected one.
+    problem(api.post(CASES, json={**body, "amount": "500.00"}, headers={"Idempotency-Key": "rma-2"}), 422,
+            "refund_exceeds_remaining")
+    ok(api.post(CASES, json=body, headers={"Idempotency-Key": "rma-2"}), 201)

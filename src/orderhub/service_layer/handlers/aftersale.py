@@ -43,6 +43,7 @@ from orderhub.service_layer.errors import (
     AfterSaleNotFound,
     AfterSaleVersionMismatch,
     ConcurrencyConflict,
+    IdempotencyKeyReused,
     InvalidInput,
     OrderNotFound,
 )
@@ -57,11 +58,16 @@ MAX_LINES = 200
 SLA_SEVERITY = {SlaLevel.YELLOW: "info", SlaLevel.ORANGE: "warning", SlaLevel.RED: "critical"}
 
 
+CREATE_SCOPE = "aftersales.create"
+
+
 @dataclass(frozen=True, slots=True)
 class CaseResult:
-    """What a command did to a case: the case as it is now."""
+    """What a command did to a case: the case as it is now (``created`` False when a
+    repeated Idempotency-Key answered with the case it made before)."""
 
     case: AfterSaleCase
+    created: bool = True
 
 
 def _text(value: object, field: str, *, limit: int, required: bool = True) -> str | None:
@@ -110,16 +116,37 @@ def request_aftersale(cmd: RequestAfterSale, uow: SqlAlchemyUnitOfWork, *, polic
     def attempt() -> CaseResult:
         with uow:
             uow.act_as(cmd.actor)
-            order = uow.orders.get(cmd.actor.tenant_id, cmd.order_id)
+            tenant = cmd.actor.tenant_id
+            if cmd.idempotency_key is not None:
+                previous = uow.idempotency.get(tenant, CREATE_SCOPE, cmd.idempotency_key)
+                if previous is not None:
+                    return _replay(uow, cmd, previous.request_hash, previous.resource_id)
+            order = uow.orders.get(tenant, cmd.order_id)
             if order is None:
                 raise OrderNotFound(f"order {cmd.order_id!r} not found", field="order_id")
             request = CaseRequest(type=case_type, reason=reason, amount=_money(cmd.amount, order.currency, "amount"),
                                   lines=_line_requests(cmd.lines, order.currency), source="api", note=note)
             case = open_case(uow, order, request, policies=policies, now=uow.clock.now())
+            if cmd.idempotency_key is not None:
+                # Claimed in the case's transaction: a concurrent retry with the same key fails
+                # here, and its retry finds this case.
+                uow.idempotency.add(tenant, CREATE_SCOPE, cmd.idempotency_key, cmd.request_hash or "", case.id,
+                                    now=uow.clock.now())
             _commit(uow)
             return CaseResult(case)
 
     return retrying(attempt, attempts=RETRIES)
+
+
+def _replay(uow: SqlAlchemyUnitOfWork, cmd: RequestAfterSale, request_hash: str, case_id: str) -> CaseResult:
+    """The answer to a repeated Idempotency-Key: the case it made, if the body is the same."""
+    if request_hash != (cmd.request_hash or ""):
+        raise IdempotencyKeyReused(f"Idempotency-Key {cmd.idempotency_key!r} was already used with a different "
+                                   "request body; use a new key for a new case", extra={"case_id": case_id})
+    case = uow.aftersales.get(cmd.actor.tenant_id, case_id)
+    if case is None:  # pragma: no cover - cases are never deleted
+        raise AfterSaleNotFound(f"after-sale case {case_id!r} not found")
+    return CaseResult(case, created=False)
 
 
 def _commit(uow: SqlAlchemyUnitOfWork) -> None:

@@ -3,15 +3,18 @@ command, hand it to the bus; reads go to the queries."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from orderhub.domain import commands
 from orderhub.domain.access import Permission, allows
+from orderhub.domain.audit import canonical_json
 from orderhub.entrypoints.api.deps import CanReadOrders, CanWriteOrders, Hub, Principal, authenticate, require
+from orderhub.entrypoints.api.routes.orders import IdempotencyKey
 from orderhub.entrypoints.api.schemas import Clean, MoneyText
 from orderhub.service_layer.aftersale_queries import case_view
 from orderhub.service_layer.errors import PermissionDenied
@@ -62,13 +65,20 @@ class ActionIn(BaseModel):
 
 
 @router.post("/aftersales", status_code=status.HTTP_201_CREATED)
-def create_case(body: CaseIn, principal: CanWriteOrders, hub: Hub) -> dict[str, Any]:
+def create_case(body: CaseIn, principal: CanWriteOrders, hub: Hub, response: Response,
+                idempotency_key: IdempotencyKey = None) -> dict[str, Any]:
     """Open a case; the tenant's refund policy decides it at once (``decision`` names the
-    rule). 422 ``refund_exceeds_remaining`` with ``remaining`` when it asks too much."""
+    rule). 422 ``refund_exceeds_remaining`` with ``remaining`` when it asks too much. A
+    repeated ``Idempotency-Key`` with the same body answers 200 with the same case."""
+    request_hash = hashlib.sha256(canonical_json(body.model_dump(mode="json")).encode()).hexdigest()
     result = hub.bus.handle(commands.RequestAfterSale(
         actor=principal.actor(), order_id=body.order_id, type=body.type, reason=body.reason, amount=body.amount,
         note=body.note, lines=tuple(commands.AfterSaleLineInput(quantity=ln.quantity, line_no=ln.line_no, sku=ln.sku,
-                                                                 amount=ln.amount) for ln in body.lines)))
+                                                                 amount=ln.amount) for ln in body.lines),
+        idempotency_key=idempotency_key, request_hash=request_hash if idempotency_key else None))
+    if not result.created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/api/v1/aftersales/{result.case.id}"
     return case_view(result.case)
 
 
