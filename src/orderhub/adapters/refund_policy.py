@@ -27,8 +27,14 @@ from typing import Any
 
 import cel
 
-from orderhub.adapters.routing import _only, _reads_literally
-from orderhub.adapters.rules import _UNDEFINED, compile_condition, default_rule_set, evaluate
+from orderhub.adapters.rules import (
+    compile_condition,
+    computed_key,
+    default_rule_set,
+    evaluate,
+    only_keys,
+    try_on_sample,
+)
 from orderhub.domain.aftersale.case import Decision, Option, SlaPolicy
 from orderhub.domain.aftersale.states import AfterSaleType, PolicyAction
 from orderhub.domain.errors import InvalidAfterSale
@@ -357,7 +363,7 @@ def compile_refund_policy(body: Mapping[str, Any], *, version: int) -> RefundPol
     """
     if not isinstance(body, Mapping):
         raise RuleInvalid("a refund_policy rule set must be an object with params, rules and default", field="body")
-    _only(body, _BODY_KEYS, "", "a refund_policy rule set")
+    only_keys(body, _BODY_KEYS, "", "a refund_policy rule set")
     seeded = _seeded()
     if body.get("description") is not None:
         _text(body["description"], "description", limit=MAX_REASON_LENGTH)
@@ -404,7 +410,7 @@ def _seeded() -> dict[str, Any]:
 def _sla(raw: object) -> SlaPolicy:
     if not isinstance(raw, Mapping):
         raise RuleInvalid("sla_hours must be an object with yellow, orange and red hours", field="sla_hours")
-    _only(raw, _SLA_KEYS, "sla_hours", "sla_hours")
+    only_keys(raw, _SLA_KEYS, "sla_hours", "sla_hours")
     hours: dict[str, float] = {}
     for name in _SLA_KEYS:
         value = raw.get(name)
@@ -431,7 +437,7 @@ def _options(raw: object, path: str, *, allow_empty: bool) -> tuple[Option, ...]
     for index, item in enumerate(raw):
         where = f"{path}[{index}]"
         if isinstance(item, Mapping):
-            _only(item, _OPTION_KEYS, where, "an option")
+            only_keys(item, _OPTION_KEYS, where, "an option")
             # Option.from_dict drops these silently; here they'd be a mistake worth naming.
             for key, kind in (("percent", "partial_refund"), ("points", "points")):
                 if item.get(key) is not None and item.get("kind") != kind:
@@ -460,7 +466,7 @@ def _rules(raw: object, negotiation_options: tuple[Option, ...]) -> tuple[Refund
         path = f"rules[{index}]"
         if not isinstance(item, Mapping):
             raise RuleInvalid("a rule must be an object with name, when and action", field=path)
-        _only(item, _RULE_KEYS, path, "a rule")
+        only_keys(item, _RULE_KEYS, path, "a rule")
         name = item.get("name")
         if name == DEFAULT_RULE:
             raise RuleInvalid(f"{DEFAULT_RULE!r} is reserved for decisions no rule made; pick another name",
@@ -487,7 +493,7 @@ def _rule_body(raw: object, path: str, name: str, negotiation_options: tuple[Opt
     if not isinstance(raw, Mapping):
         raise RuleInvalid(f"{path} must be an object with an action", field=path)
     if path == DEFAULT_RULE:
-        _only(raw, _DEFAULT_KEYS, path, "the default")
+        only_keys(raw, _DEFAULT_KEYS, path, "the default")
     action = raw.get("action")
     if action not in ACTIONS:
         raise RuleInvalid(f"action must be one of {', '.join(ACTIONS)}, got {action!r}", field=f"{path}.action")
@@ -535,26 +541,10 @@ _SAMPLE_CUSTOMER: dict[str, Any] = {
 
 
 def _try_on_sample(program: cel.Program, sample: Mapping[str, Any], *, rule: str, field: str) -> None:
-    """Refuse conditions that would be skipped on every case: misspelt variables, functions
-    or fields, and conditions that aren't boolean. Failures that depend on the data (a
-    reason missing from a params table) are left to run time."""
-    try:
-        result = program.execute(dict(sample))
-    except KeyError as exc:
-        key = str(exc.args[0]) if exc.args else ""
-        if not _reads_literally(program.source, key):
-            return  # a key computed from the data, e.g. params.limits[case.reason]
-        raise RuleInvalid(f"rule {rule}: `when` reads {key!r}, which the facts don't have (case fields: "
-                          f"{', '.join(sorted(_SAMPLE_CASE))}; order fields: {', '.join(sorted(_SAMPLE_ORDER))}; "
-                          f"customer fields: {', '.join(sorted(_SAMPLE_CUSTOMER))}; params: the rule set's params)",
-                          field=field) from exc
-    except RuntimeError as exc:
-        if _UNDEFINED in str(exc):
-            raise RuleInvalid(f"rule {rule}: {str(exc).split('.')[0]}; conditions can use `case`, `order`, "
-                              "`customer` and `params`", field=field) from exc
-        return
-    except Exception:  # other failures depend on the data; skipped (and explained) per case
-        return
-    if not isinstance(result, bool):
-        raise RuleInvalid(f"rule {rule}: `when` must be true or false, but gives {type(result).__name__}",
-                          field=field)
+    """Refuse conditions that would be skipped on every case (see :func:`try_on_sample`); a
+    reason missing from a params table is left to run time."""
+    try_on_sample(program, sample, label=f"rule {rule}", field=field,
+                  missing=f"the facts don't have (case fields: {', '.join(sorted(_SAMPLE_CASE))}; order fields: "
+                          f"{', '.join(sorted(_SAMPLE_ORDER))}; customer fields: "
+                          f"{', '.join(sorted(_SAMPLE_CUSTOMER))}; params: the rule set's params)",
+                  variables="`case`, `order`, `customer` and `params`", from_data=computed_key)

@@ -25,7 +25,7 @@ from typing import Any
 
 import cel
 
-from orderhub.adapters.rules import _UNDEFINED, compile_condition, evaluate, goods_facts
+from orderhub.adapters.rules import compile_condition, computed_key, evaluate, goods_facts, only_keys, try_on_sample
 from orderhub.domain.errors import InvalidMoney
 from orderhub.domain.money import Money
 from orderhub.domain.orders.model import Order
@@ -324,7 +324,7 @@ def compile_carrier_routing(body: Mapping[str, Any], *, version: int,
     known = frozenset(known_carriers)
     if not isinstance(body, Mapping):
         raise RuleInvalid("a carrier_routing rule set must be an object with params, rules and waves", field="body")
-    _only(body, _BODY_KEYS, "", "a carrier_routing rule set")
+    only_keys(body, _BODY_KEYS, "", "a carrier_routing rule set")
     if body.get("description") is not None:
         _text(body["description"], "description", limit=500)
     params = body.get("params")
@@ -357,13 +357,6 @@ def validate_carrier_routing(body: Mapping[str, Any], *, known_carriers: Collect
     """Raise :class:`RuleInvalid` when ``body`` is not a valid ``carrier_routing`` rule set;
     the validator registered for the kind (bind ``known_carriers`` with functools.partial)."""
     compile_carrier_routing(body, version=0, known_carriers=known_carriers)
-
-
-def _only(raw: Mapping[str, Any], allowed: Sequence[str], path: str, what: str) -> None:
-    for key in raw:
-        if key not in allowed:
-            raise RuleInvalid(f"unknown field {key!r}; {what} has {', '.join(allowed)}",
-                              field=f"{path}.{key}" if path else str(key))
 
 
 def _carrier(value: object, path: str, known: frozenset[str]) -> str:
@@ -422,7 +415,7 @@ def _rates(raw: object, known: frozenset[str]) -> tuple[Rate, ...]:
         if not isinstance(item, Mapping):
             raise RuleInvalid("a rate must be an object with carrier, regions, base_fee, per_kg and sla_hours",
                               field=path)
-        _only(item, _RATE_KEYS, path, "a rate")
+        only_keys(item, _RATE_KEYS, path, "a rate")
         for required in ("carrier", "regions", "base_fee", "per_kg", "sla_hours"):
             if item.get(required) is None:
                 raise RuleInvalid(f"{required} is required", field=f"{path}.{required}")
@@ -472,7 +465,7 @@ def _rules(raw: object, known: frozenset[str]) -> tuple[RoutingRule, ...]:
     seen = {DEFAULT_RULE}  # reserved: the rule name of a decision no rule made
     for index, item in enumerate(_listed(raw, "rules")):
         path = f"rules[{index}]"
-        _only(item, _RULE_KEYS, path, "a rule")
+        only_keys(item, _RULE_KEYS, path, "a rule")
         if item.get("name") == DEFAULT_RULE:
             raise RuleInvalid(f"{DEFAULT_RULE!r} is reserved for decisions no rule made; pick another name",
                               field=f"{path}.name")
@@ -500,7 +493,7 @@ def _waves(raw: object) -> tuple[Wave, ...]:
     seen: set[str] = set()
     for index, item in enumerate(_listed(raw, "waves")):
         path = f"waves[{index}]"
-        _only(item, _WAVE_KEYS, path, "a wave")
+        only_keys(item, _WAVE_KEYS, path, "a wave")
         name = _named(item, path, seen, what="wave")
         if item.get("when") is None:
             raise RuleInvalid("when is required", field=f"{path}.when")
@@ -515,7 +508,7 @@ def _waves(raw: object) -> tuple[Wave, ...]:
 def _default_wave(raw: object) -> Wave:
     if not isinstance(raw, Mapping):
         raise RuleInvalid("default_wave must be an object with name and priority", field="default_wave")
-    _only(raw, _DEFAULT_WAVE_KEYS, "default_wave", "the default wave")
+    only_keys(raw, _DEFAULT_WAVE_KEYS, "default_wave", "the default wave")
     name = _named(raw, "default_wave", set(), what="wave")
     priority = _whole(raw.get("priority"), "default_wave.priority", low=0, high=MAX_PRIORITY, what="priority")
     return Wave(name=name, priority=priority)
@@ -537,34 +530,12 @@ _SAMPLE_SHIPMENT: dict[str, Any] = {
 
 
 def _try_on_sample(program: cel.Program, sample: Mapping[str, Any], *, label: str, field: str) -> None:
-    """Refuse conditions that would be skipped on every shipment: misspelt variables,
-    functions or fields, and conditions that aren't boolean. Failures that depend on the
-    data (a province missing from a params table) are left to run time."""
-    try:
-        result = program.execute(dict(sample))
-    except KeyError as exc:
-        key = str(exc.args[0]) if exc.args else ""
-        if not _reads_literally(program.source, key):
-            return  # a key computed from the data, e.g. params.zones[shipment.province]
-        raise RuleInvalid(f"{label}: `when` reads {key!r}, which the facts don't have (order fields: "
-                          f"{', '.join(sorted(_SAMPLE_ORDER))}; shipment fields: "
+    """Refuse conditions that would be skipped on every shipment (see :func:`try_on_sample`);
+    a province missing from a params table is left to run time."""
+    try_on_sample(program, sample, label=label, field=field,
+                  missing=f"the facts don't have (order fields: {', '.join(sorted(_SAMPLE_ORDER))}; shipment fields: "
                           f"{', '.join(sorted(_SAMPLE_SHIPMENT))}; params: the rule set's params)",
-                          field=field) from exc
-    except RuntimeError as exc:
-        if _UNDEFINED in str(exc):
-            raise RuleInvalid(f"{label}: {str(exc).split('.')[0]}; conditions can use `order`, `shipment` and "
-                              "`params`", field=field) from exc
-        return
-    except Exception:  # other failures depend on the data; skipped (and explained) per shipment
-        return
-    if not isinstance(result, bool):
-        raise RuleInvalid(f"{label}: `when` must be true or false, but gives {type(result).__name__}", field=field)
-
-
-def _reads_literally(source: str, key: str) -> bool:
-    """True when the condition names ``key`` as a field (``.key`` or ``["key"]``)."""
-    quoted = re.escape(key)
-    return bool(key) and re.search(rf"(\.\s*{quoted}\b|\[\s*['\"]{quoted}['\"]\s*\])", source) is not None
+                  variables="`order`, `shipment` and `params`", from_data=computed_key)
 
 
 def _place(country: str, province: str) -> str:

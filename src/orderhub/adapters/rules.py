@@ -167,25 +167,50 @@ def _try_on_sample(program: cel.Program, sample: Mapping[str, Any], *, rule: str
     """Catch mistakes that would hold every order: misspelt variables, functions or order
     fields, and conditions that aren't boolean. Data-dependent failures (a channel
     attribute this sample lacks) are left to run time, where they fail closed."""
+    try_on_sample(program, sample, label=f"rule {rule}", field=field,
+                  missing=f"neither `order` nor `params` has (order fields: {', '.join(sorted(_SAMPLE_ORDER))}; "
+                          "guard channel attributes with has(order.attributes.<name>))",
+                  variables="`order` and `params`", from_data=_names_attribute)
+
+
+def try_on_sample(program: cel.Program, sample: Mapping[str, Any], *, label: str, field: str, missing: str,
+                  variables: str, from_data: Callable[[str, str], bool]) -> None:
+    """Run a condition on a sample of every fact a rule set's conditions may read, when the
+    set is stored: refuse (RuleInvalid naming ``field``) a misspelt variable, function or
+    field, and a result that isn't boolean. ``from_data(source, key)`` says a missing key
+    depends on the data (a params table, free-form attributes) and is left to run time;
+    ``missing`` completes "`when` reads KEY, which …", ``variables`` names what may be used."""
     try:
         result = program.execute(dict(sample))
     except KeyError as exc:
         key = str(exc.args[0]) if exc.args else ""
-        if _names_attribute(program.source, key):
+        if from_data(program.source, key):
             return
-        raise RuleInvalid(f"rule {rule}: `when` reads {key!r}, which neither `order` nor `params` has "
-                          f"(order fields: {', '.join(sorted(_SAMPLE_ORDER))}; guard channel attributes with "
-                          "has(order.attributes.<name>))", field=field) from exc
+        raise RuleInvalid(f"{label}: `when` reads {key!r}, which {missing}", field=field) from exc
     except RuntimeError as exc:
         if _UNDEFINED in str(exc):
-            raise RuleInvalid(f"rule {rule}: {str(exc).split('.')[0]}; rules can use `order` and `params`",
+            raise RuleInvalid(f"{label}: {str(exc).split('.')[0]}; conditions can use {variables}",
                               field=field) from exc
         return
-    except Exception:  # other failures depend on the order's data; decided per order at run time
+    except Exception:  # other failures depend on the data; decided (and explained) at run time
         return
     if not isinstance(result, bool):
-        raise RuleInvalid(f"rule {rule}: `when` must be true or false, but gives {type(result).__name__}",
-                          field=field)
+        raise RuleInvalid(f"{label}: `when` must be true or false, but gives {type(result).__name__}", field=field)
+
+
+def computed_key(source: str, key: str) -> bool:
+    """True when a condition doesn't name ``key`` as a field (``.key`` or ``["key"]``): the
+    key was computed from the data, e.g. ``params.zones[shipment.province]``."""
+    quoted = re.escape(key)
+    return not key or re.search(rf"(\.\s*{quoted}\b|\[\s*['\"]{quoted}['\"]\s*\])", source) is None
+
+
+def only_keys(raw: Mapping[str, Any], allowed: Sequence[str], path: str, what: str) -> None:
+    """Refuse (RuleInvalid naming the field) a key of ``raw`` not in ``allowed``."""
+    for key in raw:
+        if key not in allowed:
+            raise RuleInvalid(f"unknown field {key!r}; {what} has {', '.join(allowed)}",
+                              field=f"{path}.{key}" if path else str(key))
 
 
 def _names_attribute(source: str, key: str) -> bool:
