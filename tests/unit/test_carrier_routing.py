@@ -24,6 +24,7 @@ from orderhub.adapters.rules import _load_default
 from orderhub.domain.orders.model import Address, Order
 from orderhub.domain.orders.states import OrderStatus
 from orderhub.domain.rules import RuleInvalid
+from tests.rule_helpers import with_value
 from tests.unit import factories
 
 # 2026-11-21 is a Saturday; 03:59 UTC is 11:59 in Shanghai, 04:00 UTC is noon.
@@ -322,15 +323,7 @@ def test_a_rule_for_a_carrier_without_a_serving_rate_has_no_cost() -> None:
 # --------------------------------------------------------------------------- validation
 def _set(path: list[Any], value: Any) -> dict[str, Any]:
     """The seeded body with the value at ``path`` replaced (or removed, for ``...``)."""
-    changed = default_body()
-    target: Any = changed
-    for step in path[:-1]:
-        target = target[step]
-    if value is ...:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return changed
+    return with_value(default_body(), path, value)
 
 
 @pytest.mark.parametrize(("path", "value", "field", "message"), [

@@ -28,6 +28,7 @@ from orderhub.domain.aftersale.states import AfterSaleType, PolicyAction
 from orderhub.domain.orders.model import Order
 from orderhub.domain.orders.states import OrderStatus
 from orderhub.domain.rules import RuleInvalid
+from tests.rule_helpers import with_value
 from tests.unit import factories
 
 T0 = factories.T0
@@ -342,15 +343,7 @@ def test_a_policy_without_rules_always_gives_the_default() -> None:
 # --------------------------------------------------------------------------- validation
 def _set(path: list[Any], value: Any) -> dict[str, Any]:
     """The seeded body with the value at ``path`` replaced (or removed, for ``...``)."""
-    changed = default_body()
-    target: Any = changed
-    for step in path[:-1]:
-        target = target[step]
-    if value is ...:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
-    return changed
+    return with_value(default_body(), path, value)
 
 
 @pytest.mark.parametrize(("path", "value", "field", "message"), [

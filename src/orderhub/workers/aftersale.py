@@ -23,6 +23,7 @@ from orderhub.domain import ids
 from orderhub.domain.commands import CheckAfterSaleSla, ConfirmRefund
 from orderhub.domain.errors import DomainError
 from orderhub.service_layer.aftersale import AFTERSALE_REFUND
+from orderhub.workers.http_client import WorkerHttp
 from orderhub.workers.outbox_relay import OutboxWorker, PermanentFailure
 from orderhub.workers.timers import CommandTimer
 
@@ -56,13 +57,12 @@ class RefundRelay(OutboxWorker):
         super().__init__(hub.engine, hub.clock, hub.metrics, timeout=timeout, name="aftersale_refund",
                          **options)  # type: ignore[arg-type]
         self._hub = hub
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout)
+        self._client = WorkerHttp(http_client, timeout=timeout)
+        self._http = self._client.client
 
     def close(self) -> None:
         """Close the HTTP client if this relay made it."""
-        if self._owns_http:
-            self._http.close()
+        self._client.close()
 
     def deliver(self, message: ClaimedMessage) -> str | None:
         """Execute the refund; None when done (and confirmed), else the retryable error."""

@@ -29,6 +29,7 @@ from orderhub.domain.commands import (
 from orderhub.service_layer.fulfillment import CARRIER_WAYBILL
 from orderhub.service_layer.fulfillment_rules import load_fulfillment_policy
 from orderhub.service_layer.shipments import CARRIER_CANCEL
+from orderhub.workers.http_client import WorkerHttp
 from orderhub.workers.outbox_relay import OutboxWorker, PermanentFailure, network_failure
 from orderhub.workers.timers import CommandTimer
 
@@ -72,13 +73,12 @@ class CarrierWaybillRelay(OutboxWorker):
         super().__init__(hub.engine, hub.clock, hub.metrics, timeout=timeout, name="carrier_waybill",
                          **options)  # type: ignore[arg-type]
         self._hub = hub
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout)
+        self._client = WorkerHttp(http_client, timeout=timeout)
+        self._http = self._client.client
 
     def close(self) -> None:
         """Close the HTTP client if this relay made it."""
-        if self._owns_http:
-            self._http.close()
+        self._client.close()
 
     def deliver(self, message: ClaimedMessage) -> str | None:
         """Request the waybill for the shipment named in ``message`` (or void one)."""
@@ -183,13 +183,12 @@ class TrackingPoller:
                  timeout: float = 10.0) -> None:
         self._hub = hub
         self._batch_size = batch_size
-        self._owns_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout)
+        self._client = WorkerHttp(http_client, timeout=timeout)
+        self._http = self._client.client
 
     def close(self) -> None:
         """Close the HTTP client if this poller made it."""
-        if self._owns_http:
-            self._http.close()
+        self._client.close()
 
     def run_once(self) -> int:
         """Poll up to ``batch_size`` due shipments; returns how many were asked for."""

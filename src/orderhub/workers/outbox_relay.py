@@ -36,6 +36,7 @@ from orderhub.adapters.db.outbox import ClaimedMessage, SqlOutboxRepository, Web
 from orderhub.adapters.metrics import Metrics
 from orderhub.adapters.webhook_targets import WebhookTargetGuard
 from orderhub.domain.time import Clock
+from orderhub.workers.http_client import WorkerHttp
 
 log = structlog.get_logger(__name__)
 
@@ -260,8 +261,8 @@ class OutboxRelay(OutboxWorker):
                  guard: WebhookTargetGuard | None = None) -> None:
         super().__init__(engine, clock, metrics, worker_id=worker_id, batch_size=batch_size, timeout=timeout,
                          policy=policy, lease=lease, rand=rand, name=name)
-        self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
+        self._client = WorkerHttp(http_client, timeout=timeout, headers={"User-Agent": USER_AGENT})
+        self._http = self._client.client
         self._guard = guard
 
     def refuse(self, message: ClaimedMessage) -> str | None:
@@ -299,8 +300,7 @@ class OutboxRelay(OutboxWorker):
 
     def close(self) -> None:
         """Close the HTTP client if the relay created it."""
-        if self._owns_client:
-            self._http.close()
+        self._client.close()
 
     def _endpoint(self, message: ClaimedMessage) -> WebhookEndpoint | None:
         with self._engine.connect() as conn:

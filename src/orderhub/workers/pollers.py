@@ -54,6 +54,7 @@ from orderhub.adapters.db.polling import PollableShop
 from orderhub.domain.commands import ReceiveChannelMessage
 from orderhub.domain.errors import UnreadableMessage
 from orderhub.domain.time import Clock, ensure_utc
+from orderhub.workers.http_client import WorkerHttp
 from orderhub.workers.outbox_relay import default_worker_id
 
 log = structlog.get_logger(__name__)
@@ -140,8 +141,9 @@ class ChannelPoller:
         self._clock = clock
         self._bus = bus
         self._registry = registry
-        self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(headers={"User-Agent": USER_AGENT})
+        # httpx's default timeout (5 s per operation), as before the client was shared.
+        self._client = WorkerHttp(http_client, timeout=5.0, headers={"User-Agent": USER_AGENT})
+        self._http = self._client.client
         self._sleep = sleep
         self._monotonic = monotonic
         self._rand = rand
@@ -167,8 +169,7 @@ class ChannelPoller:
 
     def close(self) -> None:
         """Close the HTTP client if the poller made it."""
-        if self._owns_client:
-            self._http.close()
+        self._client.close()
 
     # ------------------------------------------------------------------ operator commands
     def poll_now(self, code: str, *, tenant_id: str | None = None, channel: str | None = None,

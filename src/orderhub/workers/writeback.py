@@ -29,6 +29,7 @@ from orderhub.adapters.db.channels import SqlShopRepository
 from orderhub.adapters.db.outbox import ClaimedMessage, OutboxMessage
 from orderhub.adapters.metrics import Metrics
 from orderhub.domain.time import Clock
+from orderhub.workers.http_client import WorkerHttp
 from orderhub.workers.outbox_relay import OutboxWorker, PermanentFailure, RetryPolicy, network_failure
 
 CHANNEL_TRACKING = "channel_tracking"
@@ -82,8 +83,8 @@ class ChannelWriteBack(OutboxWorker):
         super().__init__(engine, clock, metrics, worker_id=worker_id, batch_size=batch_size, timeout=timeout,
                          policy=policy, lease=lease or timedelta(seconds=2 * timeout * batch_size + 30),
                          rand=rand, name=name)
-        self._owns_client = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout, headers={"User-Agent": USER_AGENT})
+        self._client = WorkerHttp(http_client, timeout=timeout, headers={"User-Agent": USER_AGENT})
+        self._http = self._client.client
 
     def deliver(self, message: ClaimedMessage) -> str | None:
         """Send the tracking number; None when the channel took it, else the retryable error.
@@ -120,8 +121,7 @@ class ChannelWriteBack(OutboxWorker):
 
     def close(self) -> None:
         """Close the HTTP client if the worker created it."""
-        if self._owns_client:
-            self._http.close()
+        self._client.close()
 
     def _call(self, channel: str, request: ChannelRequest) -> tuple[object, str | None]:
         """Send ``request``: (decoded answer, None) on success, (None, error) to retry; raises
